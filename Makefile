@@ -1,0 +1,33 @@
+# One command for the demo, one for the tests; both set up the environment first.
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+TORCH   := torch==2.14.1 torchvision==0.29.1
+STAMP   := $(VENV)/.installed
+
+.PHONY: setup demo test test-fast bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q -e '.[dev,yolo]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python scripts/demo.py
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 --durations=15
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 -m "not slow"
+
+bench: $(STAMP)
+	$(BIN)/python scripts/bench/bench_eval.py
+	$(BIN)/python scripts/bench/bench_convert.py
+
+clean:
+	rm -rf $(VENV) work_dirs/* demo_data .pytest_cache

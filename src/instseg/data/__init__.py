@@ -1,0 +1,1 @@
+"""Dataset layer: data.yaml parsing, label readers/writers, conversion, checks, the torch Dataset."""

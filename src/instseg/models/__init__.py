@@ -1,0 +1,1 @@
+"""Native model families (one folder each) and the architecture registry."""

@@ -1,0 +1,120 @@
+"""The architecture registry: plain dicts, no import side effects.
+
+``ARCHITECTURES[name]`` says which backend trains it, which sizes exist and their defaults. Model code is
+imported only when a model is built (``build_model``), never when the registry is read, so ``instseg
+list-models`` and ``instseg --help`` stay fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class SizeSpec:
+    """One size of one architecture."""
+
+    name: str
+    description: str = ""
+    params_m: float | None = None  # parameters in millions (with 80 classes unless noted)
+    default_batch: int = 8
+    default_imgsz: int = 640
+    extra: dict = field(default_factory=dict)  # architecture-specific settings (channels, depth, ...)
+
+
+@dataclass(frozen=True)
+class ArchitectureSpec:
+    name: str
+    backend: str  # key into instseg.backends.BACKENDS
+    sizes: dict[str, SizeSpec]
+    default_size: str
+    default_schedule: str = "ultralytics"
+    mask_stride: int = 4  # stride of the target masks the training Dataset produces
+    status: str = "available"  # "available" or "planned" (listed but not trainable yet)
+    summary: str = ""
+
+
+def _sizes(*specs: SizeSpec) -> dict[str, SizeSpec]:
+    return {s.name: s for s in specs}
+
+
+# Every entry must be real (buildable, trainable) unless status="planned"; `instseg list-models` prints it.
+ARCHITECTURES: dict[str, ArchitectureSpec] = {
+    "maskrcnn": ArchitectureSpec(
+        name="maskrcnn",
+        backend="torchvision",
+        summary="torchvision Mask R-CNN (ResNet-50 FPN)",
+        default_size="r50-fpn-v2",
+        default_schedule="step",
+        mask_stride=1,
+        status="planned",
+        sizes=_sizes(
+            SizeSpec("r50-fpn", "maskrcnn_resnet50_fpn", 44.4, default_batch=4, default_imgsz=640),
+            SizeSpec("r50-fpn-v2", "maskrcnn_resnet50_fpn_v2", 46.4, default_batch=4, default_imgsz=640),
+        ),
+    ),
+    "rtmdet-ins": ArchitectureSpec(
+        name="rtmdet-ins",
+        backend="native",
+        summary="RTMDet-Ins (CSPNeXt + PAFPN + dynamic-conv mask head), MMDetection-compatible weights",
+        default_size="tiny",
+        default_schedule="ultralytics",
+        mask_stride=4,
+        status="planned",
+        sizes=_sizes(
+            SizeSpec("tiny", "CSPNeXt d0.167 w0.375", 5.6, default_batch=16),
+            SizeSpec("s", "CSPNeXt d0.33 w0.5", 10.2, default_batch=16),
+            SizeSpec("m", "CSPNeXt d0.67 w0.75", 27.6, default_batch=8),
+            SizeSpec("l", "CSPNeXt d1.0 w1.0", 57.4, default_batch=8),
+            SizeSpec("x", "CSPNeXt d1.33 w1.25", 102.7, default_batch=4),
+        ),
+    ),
+    "solov2": ArchitectureSpec(
+        name="solov2",
+        backend="native",
+        summary="SOLOv2 (ResNet + FPN + dynamic kernels, Matrix NMS), MMDetection-compatible weights",
+        default_size="nano",
+        default_schedule="warmup-cosine",
+        mask_stride=4,
+        status="planned",
+        sizes=_sizes(
+            SizeSpec("nano", "ResNet18, FPN 128, mask feature 64", None, default_batch=8, default_imgsz=1280),
+            SizeSpec("small", "ResNet34, FPN 192, mask feature 96", None, default_batch=6, default_imgsz=1280),
+            SizeSpec("medium", "ResNet50, FPN 256, mask feature 128", None, default_batch=4, default_imgsz=1280),
+            SizeSpec("large", "ResNet101, FPN 384, mask feature 256", None, default_batch=2, default_imgsz=1280),
+        ),
+    ),
+    "yolo11-seg": ArchitectureSpec(
+        name="yolo11-seg",
+        backend="ultralytics",
+        summary="Ultralytics YOLO11-seg (optional extra: pip install 'instseg[yolo]', AGPL-3.0)",
+        default_size="n",
+        status="planned",
+        sizes=_sizes(*(SizeSpec(s, f"yolo11{s}-seg", None, default_batch=16) for s in "nsmlx")),
+    ),
+    "yolo26-seg": ArchitectureSpec(
+        name="yolo26-seg",
+        backend="ultralytics",
+        summary="Ultralytics YOLO26-seg (optional extra: pip install 'instseg[yolo]', AGPL-3.0)",
+        default_size="n",
+        status="planned",
+        sizes=_sizes(*(SizeSpec(s, f"yolo26{s}-seg", None, default_batch=16) for s in "nsmlx")),
+    ),
+}
+
+
+def get_architecture(name: str) -> ArchitectureSpec:
+    try:
+        return ARCHITECTURES[name]
+    except KeyError as e:
+        valid = ", ".join(sorted(ARCHITECTURES))
+        raise KeyError(f"unknown architecture {name!r}; valid: {valid}") from e
+
+
+def get_size(arch: str, size: str) -> SizeSpec:
+    spec = get_architecture(arch)
+    try:
+        return spec.sizes[size]
+    except KeyError as e:
+        valid = ", ".join(spec.sizes)
+        raise KeyError(f"unknown size {size!r} for {arch}; valid: {valid}") from e
