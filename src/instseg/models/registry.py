@@ -32,6 +32,7 @@ class ArchitectureSpec:
     mask_stride: int = 4  # stride of the target masks the training Dataset produces
     status: str = "available"  # "available" or "planned" (listed but not trainable yet)
     summary: str = ""
+    builder: str = ""  # "module:function" building the nn.Module: fn(size: str, num_classes: int, **kw)
 
 
 def _sizes(*specs: SizeSpec) -> dict[str, SizeSpec]:

@@ -1,0 +1,1 @@
+"""The training engine: loop, schedules, optimizer groups, EMA, checkpoints, logging, DDP, run folders."""

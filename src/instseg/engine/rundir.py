@@ -1,0 +1,70 @@
+"""The run folder, identical for every backend (see DESIGN.md)::
+
+    work_dirs/<architecture>-<size>/<run-name>/
+      config.yaml  weights/best.pt  weights/last.pt  results.csv  metrics.json  predictions/val.json  events.*
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RunDir:
+    root: Path
+
+    @property
+    def config_yaml(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def weights_dir(self) -> Path:
+        return self.root / "weights"
+
+    @property
+    def best(self) -> Path:
+        return self.weights_dir / "best.pt"
+
+    @property
+    def last(self) -> Path:
+        return self.weights_dir / "last.pt"
+
+    @property
+    def results_csv(self) -> Path:
+        return self.root / "results.csv"
+
+    @property
+    def metrics_json(self) -> Path:
+        return self.root / "metrics.json"
+
+    @property
+    def predictions_dir(self) -> Path:
+        return self.root / "predictions"
+
+    @property
+    def val_predictions(self) -> Path:
+        return self.predictions_dir / "val.json"
+
+    def make(self) -> "RunDir":
+        self.weights_dir.mkdir(parents=True, exist_ok=True)
+        self.predictions_dir.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+def default_project(architecture: str, size: str, root: Path = Path("work_dirs")) -> Path:
+    return root / f"{architecture}-{size}"
+
+
+def next_run_dir(project: Path, name: str = "exp", exist_ok: bool = False) -> RunDir:
+    """``project/name``, or ``name2``, ``name3``... if it exists (as Ultralytics increments), unless exist_ok."""
+    project = Path(project)
+    candidate = project / name
+    if exist_ok or not candidate.exists():
+        return RunDir(candidate)
+    stem = re.sub(r"\d+$", "", name) or name
+    n = 2
+    while (project / f"{stem}{n}").exists():
+        n += 1
+    return RunDir(project / f"{stem}{n}")

@@ -1,0 +1,46 @@
+"""Shared fixtures: the real datasets in ../shared/datasets (skipped with a reason when absent) and the
+synthetic demo dataset that instseg generates itself."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATASETS = Path(os.environ.get("INSTSEG_DATASETS", REPO.parent / "shared" / "datasets"))
+
+
+def _dataset(name: str) -> Path:
+    path = DATASETS / name
+    if not path.is_dir():
+        pytest.skip(f"real dataset {name!r} not found at {path} (set INSTSEG_DATASETS to its parent folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def fire_seg() -> Path:
+    """Roboflow YOLOv8-seg export: data.yaml with ../train/images paths, 1 class."""
+    return _dataset("fire-seg")
+
+
+@pytest.fixture(scope="session")
+def coco128_seg() -> Path:
+    """Ultralytics layout, 80 names, 128 images (train == val)."""
+    return _dataset("coco128-seg")
+
+
+@pytest.fixture(scope="session")
+def car_damage_coco() -> Path:
+    """COCO JSON with polygons, category ids not starting at 0."""
+    return _dataset("car-damage-coco")
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory) -> Path:
+    """The synthetic demo dataset (path to its data.yaml), generated once per session."""
+    from instseg.data.demo import make_demo_dataset
+
+    root = tmp_path_factory.mktemp("demo")
+    return make_demo_dataset(root, n_train=12, n_val=4, imgsz=160, seed=0)
