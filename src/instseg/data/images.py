@@ -1,0 +1,123 @@
+"""Decoding images into the one pixel format the rest of instseg uses, and cheap integrity checks.
+
+:func:`load_image` returns ``HxWx3 uint8 RGB`` of the image **as displayed** (EXIF orientation applied):
+grayscale is replicated to 3 channels, an alpha channel is dropped, 16-bit images are scaled to 8 bits
+(value / 257, rounded), palette images are expanded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from instseg.errors import DatasetError
+
+JPEG_SUFFIXES = frozenset({".jpg", ".jpeg", ".mpo"})
+JPEG_EOI = b"\xff\xd9"
+
+
+def _to_rgb8(arr: np.ndarray) -> np.ndarray:
+    """Any decoded array (HxW, HxWx1/2/3/4; uint8/uint16/float) -> HxWx3 uint8, channel order unchanged."""
+    if arr.dtype == np.uint16:
+        arr = ((arr.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    elif arr.dtype != np.uint8:
+        a = arr.astype(np.float64)
+        if a.size and np.nanmax(a) <= 1.0:
+            a = a * 255.0
+        arr = np.clip(np.nan_to_num(a), 0, 255).round().astype(np.uint8)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.shape[2] in (1, 2):  # gray or gray+alpha
+        arr = np.repeat(arr[:, :, :1], 3, axis=2)
+    elif arr.shape[2] == 4:
+        arr = arr[:, :, :3]
+    return np.ascontiguousarray(arr)
+
+
+def _decode_opencv(path: Path) -> np.ndarray | None:
+    """RGB uint8 via OpenCV, which applies the EXIF orientation itself; None when OpenCV cannot decode."""
+    import cv2
+
+    data = np.fromfile(str(path), dtype=np.uint8)  # np.fromfile + imdecode: non-ASCII paths work everywhere
+    if data.size == 0:
+        return None
+    # ANYDEPTH|ANYCOLOR keeps 16-bit precision so we round like Pillow; orientation is still applied.
+    img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    if img is None:
+        return None
+    if img.ndim == 3 and img.shape[2] == 3:
+        img = img[:, :, ::-1]
+    elif img.ndim == 3 and img.shape[2] == 4:
+        img = img[:, :, [2, 1, 0, 3]]
+    return _to_rgb8(img)
+
+
+def _decode_pillow(path: Path) -> np.ndarray:
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as img:
+        img = ImageOps.exif_transpose(img)
+        if img.mode == "P":
+            img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        elif img.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+            img = img.convert("RGB")
+        elif img.mode in ("I;16", "I;16B", "I;16L"):
+            return _to_rgb8(np.asarray(img, dtype=np.uint16))
+        elif img.mode == "I":
+            return _to_rgb8(np.clip(np.asarray(img), 0, 65535).astype(np.uint16))
+        return _to_rgb8(np.asarray(img))
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Decode an image file to ``HxWx3 uint8 RGB`` with its EXIF orientation applied.
+
+    Raises :class:`DatasetError` naming the file when it is missing, empty or cannot be decoded.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: image not found")
+    try:
+        img = _decode_opencv(path)
+    except OSError as e:
+        raise DatasetError(f"{path}: cannot read the file ({e})") from e
+    if img is not None:
+        return img
+    try:
+        return _decode_pillow(path)
+    except Exception as e:  # Pillow raises many kinds (OSError, ValueError, SyntaxError, DecompressionBomb)
+        raise DatasetError(
+            f"{path}: cannot decode the image ({type(e).__name__}: {e}); re-export or delete it"
+        ) from e
+
+
+def jpeg_is_truncated(path: str | Path) -> bool:
+    """True when a JPEG file lacks its end-of-image marker (reads the last bytes only).
+
+    Some encoders pad after the marker, so the last 64 bytes are searched, not only the final two.
+    """
+    with open(path, "rb") as f:
+        f.seek(0, 2)
+        size = f.tell()
+        f.seek(max(0, size - 64))
+        tail = f.read()
+    return JPEG_EOI not in tail
+
+
+def verify_image(path: str | Path) -> str | None:
+    """Cheap integrity check without decoding pixels: None when fine, else what is wrong.
+
+    Pillow's ``verify`` checks the structure (PNG chunk CRCs, for instance); JPEGs are also checked for
+    their end-of-image marker, the usual sign of a truncated download.
+    """
+    from PIL import Image
+
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            img.verify()
+    except Exception as e:  # Pillow signals corruption with several exception types
+        return f"corrupt image ({type(e).__name__}: {e})"
+    if path.suffix.lower() in JPEG_SUFFIXES and jpeg_is_truncated(path):
+        return "truncated JPEG (no end-of-image marker)"
+    return None
