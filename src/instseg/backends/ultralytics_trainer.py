@@ -1,0 +1,75 @@
+"""Ultralytics' own segmentation trainer, with instseg's run-folder conventions added, nothing else changed.
+
+This module imports Ultralytics at import time: import it only from inside
+``instseg.backends.ultralytics.train``, after ``configure_offline()``.
+
+What the subclass changes (all bookkeeping, the training itself is Ultralytics' to the line):
+
+* Ultralytics' CSV is written as ``ultralytics_results.csv``; ``results.csv`` gets instseg's columns
+  (:func:`instseg.backends.ultralytics_args.instseg_results_row`).
+* best.pt and early stopping follow instseg's ``best_metric`` (a key of Ultralytics' validation metrics,
+  see ``FITNESS_KEYS``) instead of Ultralytics' fitness when the user asked for another metric.
+* Every process (DDP workers included) switches Ultralytics' network features off before it reads data.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ultralytics.models.yolo.segment import SegmentationTrainer
+from ultralytics.utils import DEFAULT_CFG
+
+from instseg.backends.ultralytics_args import instseg_results_row
+from instseg.engine.logger import ResultsCSV
+
+ULTRALYTICS_CSV = "ultralytics_results.csv"
+INSTSEG_CSV = "results.csv"
+
+
+class InstsegSegmentationTrainer(SegmentationTrainer):
+    """SegmentationTrainer writing instseg's results.csv and choosing best.pt by ``fitness_key``."""
+
+    fitness_key: str = "fitness"  # a key of the validator's metrics dict; 'fitness' = Ultralytics' own
+
+    def __init__(self, cfg=DEFAULT_CFG, overrides=None, _callbacks=None):
+        from instseg.backends.ultralytics import configure_offline
+
+        configure_offline()  # also in DDP workers, which build the trainer in a fresh process
+        super().__init__(cfg, overrides, _callbacks)
+        self.csv = self.save_dir / ULTRALYTICS_CSV
+        self.instseg_csv = self.save_dir / INSTSEG_CSV
+        if not self.args.resume:
+            for path in (self.csv, self.instseg_csv):
+                if path.exists():
+                    path.unlink()
+        self._map75: dict[str, float] = {}
+
+    def validate(self):
+        previous_best = self.best_fitness
+        metrics, fitness = super().validate()
+        if metrics is None:
+            return metrics, fitness
+        m = getattr(self.validator, "metrics", None)
+        if m is not None and hasattr(m, "seg"):
+            self._map75 = {"segm_mAP75": float(m.seg.map75), "bbox_mAP75": float(m.box.map75)}
+        if self.fitness_key != "fitness":
+            fitness = float(metrics[self.fitness_key])
+            if previous_best is None or previous_best < fitness:
+                self.best_fitness = fitness
+            else:
+                self.best_fitness = previous_best
+        return metrics, fitness
+
+    def save_metrics(self, metrics):
+        super().save_metrics(metrics)
+        row = instseg_results_row(self.epoch + 1, time.time() - self.train_time_start, metrics, self._map75)
+        loss_names = [k.split("/", 1)[1] for k in metrics if k.startswith("train/")]
+        ResultsCSV(self.instseg_csv, loss_names).append(row)
+
+
+def make_trainer_class(fitness_key: str) -> type:
+    """A trainer class whose best.pt follows ``fitness_key``. Built with ``type`` so that Ultralytics' DDP
+    launcher (cloudpickle) carries the key into its worker processes by value."""
+    if fitness_key == "fitness":
+        return InstsegSegmentationTrainer
+    return type("InstsegSegmentationTrainerBy", (InstsegSegmentationTrainer,), {"fitness_key": fitness_key})
