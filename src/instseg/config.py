@@ -58,7 +58,8 @@ class AugmentConfig:
     mixup: float = 0.0
     """Probability of mixup with a second (mosaic) sample."""
     copy_paste: float = 0.0
-    """Probability of copy-paste of instances (flipped copies that do not overlap existing ones much)."""
+    """Copy-paste (Ultralytics' flip mode): the fraction of instances pasted as flipped copies where they
+    overlap existing ones < 30 %."""
     close_mosaic: int = 10
     """Turn mosaic (and mixup) off for the last N epochs."""
     brightness: float = 0.2
@@ -174,6 +175,8 @@ class TrainConfig:
     """Start from the upstream pretrained weights (COCO or ImageNet backbone)."""
     weights: Path | None = None
     """Start from this checkpoint file (instseg .pt, or the framework's own format)."""
+    resume: Path | None = None
+    """Continue the run of this last.pt exactly where it stopped (same run folder; ``epochs`` may extend it)."""
     freeze: int = 0
     """Freeze the first N backbone stages."""
     patience: int = 100
