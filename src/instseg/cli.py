@@ -41,18 +41,294 @@ def list_models_cmd(
 
 
 # -------------------------------------------------------------------------------- doctor (foundation: data)
+@app.command("doctor")
+def doctor_cmd(
+    target: Optional[Path] = typer.Argument(
+        None, help="A data.yaml or a COCO .json to check (same as --data / --coco).", show_default=False
+    ),
+    data: Optional[Path] = typer.Option(
+        None, "--data", "-d", help="A YOLO data.yaml to check (omit to check only the environment)."
+    ),
+    coco: Optional[Path] = typer.Option(None, "--coco", help="A COCO instance JSON to check instead of/besides --data."),
+    images: Optional[Path] = typer.Option(
+        None, "--images", help="Folder of the --coco images (default: the JSON's folder)."
+    ),
+    show_all: bool = typer.Option(False, "--all", help="Show every finding, not only the first of each kind."),
+    limit: int = typer.Option(5, "--limit", min=1, help="How many findings of each kind to show."),
+) -> None:
+    """Check the environment (Python, torch, CUDA, optional backends) and a dataset; exit 1 on fatal problems.
+
+    Each finding names the file and line and says what instseg does about it (line skipped, clipped,
+    image used as background...). The scan is cached, so a second run on an unchanged dataset is fast.
+    """
+    from instseg.doctor import run_doctor
+
+    if target is not None:
+        if target.suffix.lower() == ".json":
+            coco = coco or target
+        else:
+            data = data or target
+    text, code = run_doctor(data, show_all=show_all, limit=limit, coco=coco, images=images)
+    typer.echo(text)
+    raise typer.Exit(code)
 
 
 # ------------------------------------------------------------------------------ convert (foundation: convert)
 
 
+_COPY_HELP = (
+    "Copy the images into the output (default: a self-contained dataset that survives moving or deleting "
+    "the source, and works where links do not) or symlink them (no extra disk space)."
+)
+
+
+@convert_app.command("yolo2coco")
+def convert_yolo2coco_cmd(
+    data: Path = typer.Option(..., "--data", help="The dataset's data.yaml (YOLO polygon or box labels)."),
+    out: Path = typer.Option(..., "--out", help="Output folder: one COCO JSON per split (train.json, ...)."),
+    split: Optional[list[str]] = typer.Option(None, "--split", help="Only this split (repeatable)."),
+) -> None:
+    """Write one COCO instance JSON per split of a YOLO dataset (ids from 1, areas from the masks)."""
+    from instseg.data.convert import format_findings, yolo2coco
+
+    findings: list = []
+    for name, path in yolo2coco(data, out, splits=split or None, findings=findings).items():
+        typer.echo(f"{name}: {path}")
+    for line in format_findings(findings):
+        typer.echo(line)
+
+
+@convert_app.command("coco2yolo")
+def convert_coco2yolo_cmd(
+    coco: list[Path] = typer.Option(..., "--coco", help="COCO JSON; repeat for several splits."),
+    images: Optional[list[Path]] = typer.Option(
+        None, "--images", help="Folder of each JSON's images, in --coco order (default: the JSON's folder)."
+    ),
+    split: Optional[list[str]] = typer.Option(
+        None, "--split", help="Split name of each --coco (default: guessed from its name/folder, else train)."
+    ),
+    out: Path = typer.Option(..., "--out", help="Output folder: data.yaml, images/<split>, labels/<split>."),
+    copy: bool = typer.Option(True, "--copy/--symlink", help=_COPY_HELP),
+) -> None:
+    """Convert COCO JSON (polygons, RLE, several parts, holes) into a YOLO segmentation dataset.
+
+    Instances with several parts or holes become one polygon joined by zero-width bridges; the mask IoU
+    kept per instance is reported. Crowd regions are dropped (YOLO has no ignore regions).
+    """
+    from instseg.data.convert import coco2yolo
+
+    report = coco2yolo(coco, images or None, out, splits=split or None, symlink=not copy)
+    typer.echo(report.summary())
+
+
+@convert_app.command("labelme2yolo")
+def convert_labelme2yolo_cmd(
+    input_dir: Path = typer.Option(..., "--input", help="Folder of LabelMe JSON files (recursive)."),
+    out: Path = typer.Option(..., "--out", help="Output folder: data.yaml, images/<split>, labels/<split>."),
+    names: Optional[str] = typer.Option(
+        None, "--names", help="Comma-separated class names fixing the class order (default: sorted labels)."
+    ),
+    val: float = typer.Option(0.0, "--val", min=0.0, max=1.0, help="Fraction of images for the val split."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the train/val split."),
+    copy: bool = typer.Option(True, "--copy/--symlink", help=_COPY_HELP),
+) -> None:
+    """Convert LabelMe annotations (polygon, rectangle, circle, mask shapes) into a YOLO dataset.
+
+    Shapes sharing a group_id and label are one instance. line, point and other shape types are reported
+    and skipped. Images embedded in the JSON (imageData) are written out.
+    """
+    from instseg.data.labelme import labelme2yolo
+
+    name_list = [n.strip() for n in names.split(",") if n.strip()] if names else None
+    report = labelme2yolo(input_dir, out, names=name_list, val=val, seed=seed, symlink=not copy)
+    typer.echo(report.summary())
+
+
+@convert_app.command("masks2coco")
+def convert_masks2coco_cmd(
+    images: Path = typer.Option(..., "--images", help="Folder of the images."),
+    masks: Path = typer.Option(
+        ..., "--masks",
+        help="Folder of masks. Per image <stem>: an instance-id PNG <stem>.png (8/16-bit, 0 = background, "
+        "each other value one instance), or binary PNGs <stem>_<k>.png or <stem>/<k>.png (one per instance).",
+    ),
+    out: Path = typer.Option(..., "--out", help="The COCO JSON to write (masks as compressed RLE)."),
+    class_map: Optional[Path] = typer.Option(
+        None, "--class-map", help="YAML/JSON mapping '<stem>/<k>: class name' for instance k of image <stem>."
+    ),
+    class_name: Optional[str] = typer.Option(
+        None, "--class-name", help="Class of every instance (or those the class map omits); default object."
+    ),
+) -> None:
+    """Build a COCO JSON from instance-id PNGs or binary per-instance PNGs."""
+    from instseg.data.convert import format_findings
+    from instseg.data.masks2coco import masks2coco
+
+    path, findings = masks2coco(images, masks, out, class_map=class_map, class_name=class_name)
+    typer.echo(f"wrote {path}")
+    for line in format_findings(findings):
+        typer.echo(line)
+
+
 # ------------------------------------------------------------------------------------ eval (foundation: eval)
+@app.command("eval")
+def eval_cmd(
+    gt: Optional[Path] = typer.Option(
+        None, "--gt", help="COCO ground-truth JSON (e.g. from `instseg convert yolo2coco`)."
+    ),
+    pred: Optional[Path] = typer.Option(
+        None, "--pred", help="COCO results JSON: list of {image_id, category_id, score, bbox, segmentation (RLE)}."
+    ),
+    iou_type: list[str] = typer.Option(
+        ["segm", "bbox"], "--iou-type", help="IoU type to evaluate: segm and/or bbox (repeat the option)."
+    ),
+    engine: str = typer.Option(
+        "faster", help="faster (faster-coco-eval) or pycocotools (the reference); same numbers."
+    ),
+    out: Optional[Path] = typer.Option(None, "--out", help="Also write the metrics as JSON to this file."),
+    weights: Optional[Path] = typer.Option(
+        None, "--weights", help="Instead of --gt/--pred: predict with this instseg checkpoint on --data --split."
+    ),
+    data: Optional[Path] = typer.Option(None, "--data", help="data.yaml of the split to score (with --weights)."),
+    split: str = typer.Option("val", "--split", help="Split of --data to score (with --weights)."),
+    device: str = typer.Option("", "--device", help="cpu, 0, ... (with --weights); default: CUDA if available."),
+    max_det: int = typer.Option(100, "--max-det", help="Detections per image (with --weights)."),
+) -> None:
+    """Score predictions with COCO segm and bbox AP/AR and per-class AP: `instseg eval --gt val.json --pred results.json`
+    or `instseg eval --weights best.pt --data data.yaml --split val`."""
+    if weights is not None:  # the form owned by the train / predict section below
+        _eval_weights_cmd(weights, data, split, device, out, max_det)
+        return
+    if gt is None or pred is None:
+        raise typer.BadParameter(
+            "give both --gt (COCO ground truth) and --pred (COCO results JSON), "
+            "or --weights with --data (and --split) to predict and score",
+            param_hint="'--gt' / '--pred'",
+        )
+    from instseg.evaluation import evaluate
+
+    metrics = evaluate(gt, pred, iou_types=iou_type, engine=engine)
+    typer.echo(metrics.table())
+    if out is not None:
+        typer.echo(f"metrics written to {metrics.save(out)}")
+
 
 
 # ----------------------------------------------------------------------- train / predict (engine + backends)
+@app.command("train")
+def train_cmd(
+    data: Optional[Path] = typer.Option(None, "--data", help="The dataset's data.yaml."),
+    architecture: str = typer.Option("maskrcnn", "--architecture", "-a", help="See `instseg list-models`."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Size, e.g. r50-fpn-v2; default: the architecture's."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs (default 100; with --resume: extend the run to N)."),
+    imgsz: Optional[int] = typer.Option(None, "--imgsz", help="Square letterboxed training size (multiple of 32)."),
+    batch: Optional[int] = typer.Option(None, "--batch", help="Images per batch per device."),
+    device: str = typer.Option("", "--device", help="cpu, 0 or 0,1 (use torchrun for several GPUs)."),
+    workers: int = typer.Option(4, "--workers", help="DataLoader workers per process (CUDA only)."),
+    project: Optional[Path] = typer.Option(None, "--project", help="Runs root (default work_dirs/<arch>-<size>)."),
+    name: str = typer.Option("exp", "--name", help="Run folder name (exp, exp2, ... if taken)."),
+    exist_ok: bool = typer.Option(False, "--exist-ok", help="Reuse the run folder if it exists."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this last.pt exactly where it stopped."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Start from this instseg checkpoint."),
+    pretrained: bool = typer.Option(False, "--pretrained", help="Start from the upstream COCO weights."),
+    freeze: int = typer.Option(0, "--freeze", help="Freeze the first N backbone stages."),
+    schedule: Optional[str] = typer.Option(None, "--schedule", help="ultralytics, warmup-cosine, step or upstream."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (overrides the recipe)."),
+    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="auto, SGD, AdamW or Adam."),
+    warmup_epochs: Optional[float] = typer.Option(None, "--warmup-epochs", help="Warmup length in epochs."),
+    cos_lr: bool = typer.Option(False, "--cos-lr", help="Cosine instead of linear decay (ultralytics recipe)."),
+    lrf: Optional[float] = typer.Option(None, "--lrf", help="Final lr as a fraction of the peak."),
+    momentum: Optional[float] = typer.Option(None, "--momentum", help="SGD momentum / Adam beta1."),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="Weight decay."),
+    clip_grad: Optional[float] = typer.Option(None, "--clip-grad", help="Max gradient norm."),
+    ema: Optional[bool] = typer.Option(None, "--ema/--no-ema", help="Model EMA (default: the recipe's)."),
+    amp: bool = typer.Option(True, "--amp/--no-amp", help="Mixed precision on CUDA."),
+    close_mosaic: int = typer.Option(10, "--close-mosaic", help="Mosaic off for the last N epochs."),
+    patience: int = typer.Option(100, "--patience", help="Early stopping patience in epochs (0 = off)."),
+    val_period: int = typer.Option(1, "--val-period", help="Validate every N epochs."),
+    best_metric: str = typer.Option("segm_mAP", "--best-metric", help="segm_mAP, segm_mAP50, bbox_mAP or fitness."),
+    max_det: int = typer.Option(100, "--max-det", help="Detections per image scored at validation."),
+    seed: int = typer.Option(0, "--seed"),
+    deterministic: bool = typer.Option(False, "--deterministic", help="Deterministic algorithms (slower)."),
+    cache: Optional[str] = typer.Option(None, "--cache", help="'ram' to keep decoded images in memory."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved configuration and exit."),
+) -> None:
+    """Train a model: `instseg train --data data.yaml -a maskrcnn -m r50-fpn-v2 --epochs 50 --imgsz 640 --batch 4`."""
+    from instseg.config import AugmentConfig, ScheduleConfig, TrainConfig, to_dict
+    from instseg.engine import api
+
+    if resume is None and data is None:
+        raise typer.BadParameter("give --data path/to/data.yaml (or --resume path/to/last.pt)", param_hint="'--data'")
+    sched = ScheduleConfig(recipe=schedule, optimizer=optimizer, lr0=lr, lrf=lrf, momentum=momentum,
+                           weight_decay=weight_decay, warmup_epochs=warmup_epochs, cos_lr=cos_lr, clip_grad=clip_grad)
+    cfg = TrainConfig(data=data, architecture=architecture, model=model, epochs=epochs or 100, batch=batch,
+                      imgsz=imgsz, device=device, workers=workers, seed=seed, deterministic=deterministic, amp=amp,
+                      ema=ema, cache=cache, project=project, name=name, exist_ok=exist_ok, pretrained=pretrained,
+                      weights=weights, resume=resume, freeze=freeze, patience=patience, val_period=val_period,
+                      best_metric=best_metric, max_det=max_det, quiet=quiet, dry_run=dry_run, schedule=sched,
+                      augment=AugmentConfig(close_mosaic=close_mosaic))
+    if dry_run:
+        import yaml
+
+        typer.echo(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        return
+    result = api.train(cfg, resume_epochs=epochs if resume is not None else None)
+    typer.echo(f"run folder: {result.run.root}  (best: {result.best}, last: {result.last})")
+
+
+@app.command("predict")
+def predict_cmd(
+    weights: Path = typer.Option(..., "--weights", help="An instseg checkpoint (best.pt / last.pt)."),
+    source: Path = typer.Option(..., "--source", help="An image or a folder of images."),
+    out: Path = typer.Option(Path("predictions"), "--out", help="Output folder (predictions.json, overlays/)."),
+    conf: float = typer.Option(0.25, "--conf", help="Score threshold."),
+    max_det: int = typer.Option(100, "--max-det", help="Detections per image."),
+    imgsz: Optional[int] = typer.Option(None, "--imgsz", help="Input size (default: the training size)."),
+    device: str = typer.Option("", "--device", help="cpu, 0, ..."),
+    overlays: bool = typer.Option(True, "--overlays/--no-overlays", help="Also write overlay images."),
+) -> None:
+    """Predict images: COCO results JSON (RLE masks at original size) and overlay images under --out."""
+    from instseg.backends.base import PredictConfig
+    from instseg.engine import api
+
+    path = api.predict(weights, source, out, PredictConfig(imgsz=imgsz, conf=conf, max_det=max_det, device=device),
+                       overlays=overlays)
+    typer.echo(f"wrote {path}")
+
+
+def _eval_weights_cmd(weights: Path, data: Optional[Path], split: str, device: str, out: Optional[Path],
+                      max_det: int = 100) -> None:
+    """`instseg eval --weights best.pt --data data.yaml --split val` (called by the eval command above)."""
+    if data is None:
+        raise typer.BadParameter("--weights needs --data path/to/data.yaml", param_hint="'--data'")
+    from instseg.backends.base import PredictConfig
+    from instseg.engine import api
+
+    metrics = api.evaluate_weights(weights, data, split, PredictConfig(conf=0.001, device=device, max_det=max_det))
+    typer.echo(metrics.table())
+    if out is not None:
+        typer.echo(f"metrics written to {metrics.save(out)}")
+
 
 
 # --------------------------------------------------------------------------------- viz (augmentation issue)
+
+
+@viz_app.command("augment")
+def viz_augment_cmd(
+    data: Path = typer.Option(..., "--data", "-d", help="The data.yaml whose samples to draw."),
+    out: Path = typer.Option(Path("augment_grid.png"), "--out", "-o", help="PNG file to write."),
+    n: int = typer.Option(16, "--n", min=1, help="How many augmented samples."),
+    split: str = typer.Option("train", "--split", help="Which split's images to augment."),
+    imgsz: int = typer.Option(640, "--imgsz", min=32, help="Training image size (square)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same grid)."),
+    recipe: str = typer.Option("ultralytics", "--recipe", help="ultralytics, torchvision or none."),
+) -> None:
+    """Draw a grid of augmented training samples: every instance's mask, box and class name."""
+    from instseg.viz.grid import augment_grid
+
+    typer.echo(f"wrote {augment_grid(data, out, n=n, split=split, imgsz=imgsz, seed=seed, recipe=recipe)}")
 
 
 def main() -> None:

@@ -1,0 +1,148 @@
+"""Training logs: results.csv (one row per epoch, the same columns for every backend), TensorBoard events,
+a progress bar per epoch and a one-line summary per epoch (quiet with ``--quiet`` or without a TTY).
+
+results.csv columns: :data:`FIXED_COLUMNS` first (epoch, time, total train loss, lr of the three parameter
+groups, validation metrics), then ``train/<term>`` for each loss term of the model, in the model's order.
+Metrics are fractions in [0, 1], empty when the epoch was not validated.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import sys
+from pathlib import Path
+
+METRIC_COLUMNS = ("segm_mAP", "segm_mAP50", "segm_mAP75", "bbox_mAP", "bbox_mAP50", "bbox_mAP75", "fitness")
+FIXED_COLUMNS = ("epoch", "time", "train/loss", "lr/pg0", "lr/pg1", "lr/pg2",
+                 *(f"metrics/{m}" for m in METRIC_COLUMNS))
+
+
+def results_columns(loss_names: list[str]) -> list[str]:
+    """The header of results.csv for a model whose loss terms are ``loss_names``."""
+    return [*FIXED_COLUMNS, *(f"train/{n}" for n in loss_names)]
+
+
+def fitness_of(metrics: dict, best_metric: str) -> float:
+    """The number that picks best.pt: a flat metrics key, or 'fitness' = 0.1*segm_mAP50 + 0.9*segm_mAP."""
+    if best_metric == "fitness":
+        value = 0.1 * metrics.get("segm_mAP50", 0.0) + 0.9 * metrics.get("segm_mAP", 0.0)
+    else:
+        value = metrics.get(best_metric, 0.0)
+    return 0.0 if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+def _fmt(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+class ResultsCSV:
+    """Appends epoch rows to results.csv; a resumed run keeps the rows of the epochs it already finished."""
+
+    def __init__(self, path: Path, loss_names: list[str]):
+        self.path = Path(path)
+        self.columns = results_columns(loss_names)
+
+    def truncate_after(self, epoch: int) -> None:
+        """Keep rows with epoch <= ``epoch`` (1-based), so a resumed run rewrites what it redoes."""
+        if not self.path.exists():
+            return
+        with self.path.open(newline="") as f:
+            rows = list(csv.reader(f))
+        if not rows:
+            return
+        kept = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= epoch]
+        with self.path.open("w", newline="") as f:
+            csv.writer(f).writerows(kept)
+
+    def append(self, row: dict) -> None:
+        new = not self.path.exists() or self.path.stat().st_size == 0
+        with self.path.open("a", newline="") as f:
+            w = csv.writer(f)
+            if new:
+                w.writerow(self.columns)
+            w.writerow([_fmt(row.get(c)) for c in self.columns])
+
+
+def read_results(path: Path) -> list[dict]:
+    """results.csv as a list of dicts (strings)."""
+    with Path(path).open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+class TrainLogger:
+    """results.csv + TensorBoard + console, on the main process only (``enabled=False`` elsewhere)."""
+
+    def __init__(self, run_root: Path, loss_names: list[str], *, quiet: bool = False, enabled: bool = True,
+                 tensorboard: bool = True):
+        self.enabled = enabled
+        self.quiet = quiet or not sys.stderr.isatty()
+        self.csv = ResultsCSV(Path(run_root) / "results.csv", loss_names)
+        self.writer = None
+        if enabled and tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.writer = SummaryWriter(log_dir=str(run_root))
+            except ImportError:  # tensorboard is a dependency, but keep training if it is broken
+                self.writer = None
+
+    def set_loss_names(self, loss_names: list[str]) -> None:
+        """The model's loss terms (known after its first batch) fix the trailing results.csv columns."""
+        self.csv.columns = results_columns(loss_names)
+
+    def progress(self, iterable, total: int, desc: str):
+        """A tqdm bar over ``iterable`` (a plain iterator when quiet)."""
+        if not self.enabled or self.quiet:
+            return iterable
+        from tqdm import tqdm
+
+        return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True, file=sys.stderr)
+
+    def scalar(self, name: str, value: float, step: int) -> None:
+        """One TensorBoard point (e.g. the loss of every iteration); nothing without a writer."""
+        if self.enabled and self.writer is not None:
+            self.writer.add_scalar(name, value, step)
+
+    def log_epoch(self, row: dict, step: int) -> None:
+        if not self.enabled:
+            return
+        self.csv.append(row)
+        if self.writer is not None:
+            for k, v in row.items():
+                if k not in ("epoch",) and isinstance(v, (int, float)) and not (isinstance(v, float) and math.isnan(v)):
+                    self.writer.add_scalar(k, v, step)
+            self.writer.flush()
+        self.echo(summary_line(row))
+
+    def echo(self, text: str) -> None:
+        if self.enabled:
+            print(text, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def summary_line(row: dict) -> str:
+    """One line per epoch: 'epoch 3/50  loss 1.2340  lr 0.0049  segm mAP 0.1230  mAP50 0.3450  box mAP ...  (12.3 s)'."""
+
+    def num(key: str, spec: str) -> str:
+        v = row.get(key)
+        return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
+
+    parts = [f"epoch {row['epoch']}/{row.get('epochs', '?')}", f"loss {num('train/loss', '.4f')}",
+             f"lr {num('lr/pg0', '.3g')}"]
+    if row.get("metrics/segm_mAP") is not None:
+        parts += [f"segm mAP {num('metrics/segm_mAP', '.4f')}", f"mAP50 {num('metrics/segm_mAP50', '.4f')}",
+                  f"box mAP {num('metrics/bbox_mAP', '.4f')}"]
+    parts.append(f"({num('time', '.1f')} s)")
+    return "  ".join(parts)
+
+
+__all__ = ["FIXED_COLUMNS", "METRIC_COLUMNS", "results_columns", "fitness_of", "ResultsCSV", "read_results",
+           "TrainLogger", "summary_line"]

@@ -1,0 +1,324 @@
+"""The training loop shared by every architecture trained by instseg itself (native and torchvision).
+
+It only calls the model contract: ``model.forward_train(images, targets) -> {name: scalar loss}`` and
+``model.predict(images, score_thr, max_det)``. Per iteration: the schedule sets lr/momentum, the summed loss
+is checked for NaN/inf, gradients accumulate over ``accumulate_at`` batches, then unscale -> clip -> step ->
+EMA. Pending gradients are applied at the end of every epoch, so an epoch boundary is a clean state and a
+resumed run continues exactly like an uninterrupted one. After every ``val_period`` epochs: validation at
+original resolution with instseg's evaluator, results.csv, last.pt (atomic) and best.pt.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+from instseg.backends.base import TrainResult
+from instseg.config import TrainConfig, save_yaml, to_dict
+from instseg.engine import distributed as D
+from instseg.engine.logger import TrainLogger, fitness_of
+from instseg.engine.rundir import RunDir
+from instseg.errors import DatasetError, TrainingError
+
+
+def _train_step_module(model):
+    """An nn.Module whose forward is ``model.forward_train``: what DDP wraps, so its hooks see the pass."""
+    from torch import nn
+
+    class TrainStep(nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, images, targets):
+            return self.inner.forward_train(images, targets)
+
+    return TrainStep(model)
+
+
+def _targets_to(targets: list[dict], device) -> list[dict]:
+    return [{k: v.to(device, non_blocking=True) for k, v in t.items()} for t in targets]
+
+
+class Trainer:
+    """One training run. ``Trainer(cfg, run).fit()``; ``run`` None = a new folder (or the resumed one)."""
+
+    def __init__(self, cfg: TrainConfig, run: RunDir | None = None):
+        from instseg.engine import setup as S
+
+        self.info = D.dist_env()
+        self.device = D.select_device(cfg.device, self.info)
+        D.init_distributed(self.info, self.device)
+        if cfg.resume is not None and run is None:  # cfg comes from setup.resume_config
+            run = RunDir(Path(cfg.resume).resolve().parent.parent)
+        self.cfg = cfg = S.with_defaults(cfg)
+        if run is None:
+            run = D.broadcast_object(S.make_run_dir(cfg) if self.info.is_main else None, self.info)
+        self.run = run.make() if self.info.is_main else run
+        self.log = TrainLogger(self.run.root, [], quiet=cfg.quiet, enabled=self.info.is_main)
+        S.seed_everything(cfg.seed + self.info.rank, cfg.deterministic)
+
+        from instseg.models.registry import get_architecture
+
+        self.arch = get_architecture(cfg.architecture)
+        self.names = S.dataset_names(cfg.data)
+        self.train_records = S.load_records(cfg.data, "train", self.log.echo)
+        self.val_records = S.load_records(cfg.data, "val", self.log.echo)
+        if not self.train_records:
+            raise DatasetError(f"{cfg.data}: the train split has no usable images (run `instseg doctor {cfg.data}`)")
+        self.model = S.build_for_run(cfg, len(self.names), self.log.echo).to(self.device)
+        self._build_loader()
+        self._build_optimization()
+        if cfg.resume is not None:
+            self._load_resume(cfg.resume)
+        if self.info.is_main:
+            save_yaml(cfg, self.run.config_yaml)
+
+    # ---------------------------------------------------------------------------------------------- setup
+    def _build_loader(self) -> None:
+        import torch
+
+        from instseg.data.dataset import InstanceSegDataset, collate
+
+        cfg = self.cfg
+        self.dataset = InstanceSegDataset(self.train_records, imgsz=cfg.imgsz, mask_stride=self.arch.mask_stride,
+                                          augment=cfg.augment, train=True, cache=cfg.cache, seed=cfg.seed)
+        self.sampler = torch.utils.data.DistributedSampler(
+            self.dataset, num_replicas=self.info.world_size, rank=self.info.rank, shuffle=True, seed=cfg.seed)
+        workers = cfg.workers if self.device.type == "cuda" else 0  # CPU: workers only compete with the model
+        self.loader = torch.utils.data.DataLoader(self.dataset, batch_size=cfg.batch, sampler=self.sampler,
+                                                  num_workers=workers, collate_fn=collate,
+                                                  pin_memory=self.device.type == "cuda",
+                                                  persistent_workers=workers > 0)
+        self.nb = len(self.loader)
+
+    def _build_optimization(self) -> None:
+        import torch
+
+        from instseg.engine.ema import ModelEMA
+        from instseg.engine.optim import build_optimizer
+        from instseg.engine.schedule import resolve_schedule
+
+        cfg = self.cfg
+        self.schedule = resolve_schedule(
+            cfg.schedule, architecture=cfg.architecture, default_recipe=self.arch.default_schedule,
+            epochs=cfg.epochs, nb=self.nb, batch=cfg.batch * self.info.world_size, n_train=len(self.train_records),
+            nc=len(self.names), close_mosaic=cfg.augment.close_mosaic, ema=cfg.ema)
+        self.optimizer = build_optimizer(self.model, self.schedule)
+        self.ema = ModelEMA(self.model, decay=self.schedule.ema_decay) if self.schedule.ema else None
+        self.amp = bool(cfg.amp and self.device.type == "cuda")
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.step_module = _train_step_module(self.model)
+        if self.info.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.step_module = torch.nn.parallel.DistributedDataParallel(self.step_module, device_ids=ids,
+                                                                          find_unused_parameters=True)
+        self.start_epoch, self.best_fitness, self.best_epoch = 0, None, -1
+        self._last_val: tuple[int, dict, list] | None = None  # (epoch, metrics, results) of the last validation
+
+    def _load_resume(self, path: Path) -> None:
+        from instseg.engine.checkpoint import load_checkpoint, load_weights, set_rng_state
+
+        ckpt = load_checkpoint(path, map_location=str(self.device))
+        load_weights(self.model, ckpt["model"], path)
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        if self.ema is not None and ckpt.get("ema"):
+            self.ema.load_state_dict(ckpt["ema"])
+        if ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
+        self.start_epoch = int(ckpt["epoch"]) + 1
+        self.best_fitness, self.best_epoch = ckpt.get("best_fitness"), int(ckpt.get("best_epoch", -1))
+        if ckpt.get("rng") and not self.info.enabled:
+            set_rng_state(ckpt["rng"])
+        self.log.csv.truncate_after(self.start_epoch)
+        self.log.echo(f"resuming {path} from epoch {self.start_epoch + 1}/{self.cfg.epochs}")
+
+    # ----------------------------------------------------------------------------------------------- loop
+    def fit(self) -> TrainResult:
+        stopped_early, epoch = False, self.start_epoch - 1
+        try:
+            for epoch in range(self.start_epoch, self.cfg.epochs):
+                losses, lrs, seconds = self._train_epoch(epoch)
+                stopped_early = self._end_epoch(epoch, losses, lrs, seconds)
+                if stopped_early:
+                    break
+            metrics = self._final_eval() if self.info.is_main else {}
+        finally:
+            self.log.close()
+            D.cleanup(self.info)
+        best = self.run.best if self.run.best.exists() else None
+        return TrainResult(run=self.run, best=best, last=self.run.last, metrics=metrics, epochs_done=epoch + 1,
+                           stopped_early=stopped_early)
+
+    def _train_epoch(self, epoch: int) -> tuple[dict, list[float], float]:
+        import torch
+
+        from instseg.engine.optim import apply_schedule
+
+        s, nb = self.schedule, self.nb
+        self.dataset.set_epoch(epoch)
+        if s.close_mosaic and epoch >= s.epochs - s.close_mosaic:
+            self.dataset.close_mosaic()
+        self.sampler.set_epoch(epoch)
+        self.model.train()
+        sums: dict[str, float] = {}
+        last_opt = epoch * nb - 1
+        t0, n_images = time.time(), 0
+        bar = self.log.progress(self.loader, nb, f"epoch {epoch + 1}/{self.cfg.epochs}")
+        for i, (images, targets, _metas) in enumerate(bar):
+            ni = epoch * nb + i
+            accumulate = apply_schedule(self.optimizer, s, ni)
+            images = images.to(self.device, non_blocking=True)
+            with torch.autocast(self.device.type, enabled=self.amp):
+                loss_dict = self.step_module(images, _targets_to(targets, self.device))
+            loss = sum(loss_dict.values())
+            self._check_finite(loss, loss_dict, epoch, i, ni)
+            self.scaler.scale(loss).backward()
+            if ni - last_opt >= accumulate or i == nb - 1:
+                self._optimizer_step()
+                last_opt = ni
+            for k, v in loss_dict.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
+            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
+            self.log.scalar("iter/loss", float(loss.detach()), ni)
+            n_images += images.shape[0]
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{sums['loss'] / (i + 1):.4f}", lr=f"{self.optimizer.param_groups[0]['lr']:.3g}",
+                                ips=f"{n_images / max(time.time() - t0, 1e-9):.1f}")
+        keys = list(sums)
+        means = D.all_reduce_mean([sums[k] / max(nb, 1) for k in keys], self.info)
+        lrs = [float(g["lr"]) for g in self.optimizer.param_groups]
+        return dict(zip(keys, means)), lrs, time.time() - t0
+
+    def _check_finite(self, loss, loss_dict: dict, epoch: int, i: int, ni: int) -> None:
+        if math.isfinite(float(loss.detach())):
+            return
+        terms = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in loss_dict.items())
+        keep = f"; the last good checkpoint is {self.run.last}" if self.run.last.exists() else ""
+        raise TrainingError(f"loss is {float(loss.detach())} at epoch {epoch + 1}, iteration {i} (global {ni}): "
+                            f"{terms}. Lower the learning rate (--lr), check the labels (`instseg doctor`) or "
+                            f"add gradient clipping{keep}")
+
+    def _optimizer_step(self) -> None:
+        import torch
+
+        if self.schedule.clip_grad:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=self.schedule.clip_grad)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update(self.model)
+
+    # ---------------------------------------------------------------------------------- epoch end / eval
+    def eval_model(self):
+        return self.ema.ema if self.ema is not None else self.model
+
+    def _validate(self, model) -> tuple[dict, list]:
+        from instseg.engine.validate import validate
+
+        if not self.val_records:
+            return {}, []
+        metrics, _m, results = validate(model, self.val_records, self.names, imgsz=self.cfg.imgsz,
+                                        mask_stride=self.arch.mask_stride, batch=self.cfg.batch, device=self.device,
+                                        conf=self.cfg.val_conf, max_det=self.cfg.max_det)
+        return metrics, results
+
+    def _end_epoch(self, epoch: int, losses: dict, lrs: list[float], seconds: float) -> bool:
+        cfg = self.cfg
+        final = epoch + 1 >= cfg.epochs
+        stop = False
+        if self.info.is_main:
+            metrics: dict = {}
+            if (epoch + 1) % max(cfg.val_period, 1) == 0 or final:
+                metrics, results = self._validate(self.eval_model())
+                self._last_val = (epoch, metrics, results)
+            row = {"epoch": epoch + 1, "epochs": cfg.epochs, "time": seconds, "train/loss": losses.pop("loss", None),
+                   **{f"lr/pg{k}": v for k, v in enumerate(lrs)}, **{f"train/{k}": v for k, v in losses.items()}}
+            self.log.set_loss_names(list(losses))
+            improved = False
+            if metrics:
+                fit = fitness_of(metrics, cfg.best_metric)
+                row.update({f"metrics/{k}": metrics.get(k) for k in ("segm_mAP", "segm_mAP50", "segm_mAP75",
+                                                                     "bbox_mAP", "bbox_mAP50", "bbox_mAP75")})
+                row["metrics/fitness"] = fit
+                improved = self.best_fitness is None or fit > self.best_fitness
+                if improved:
+                    self.best_fitness, self.best_epoch = fit, epoch
+            self.log.log_epoch(row, epoch + 1)
+            self._save(epoch, best=improved)
+            if cfg.patience and metrics and epoch - self.best_epoch >= cfg.patience:
+                self.log.echo(f"early stop: no improvement of {cfg.best_metric} for {cfg.patience} epochs "
+                              f"(best {self.best_fitness:.4f} at epoch {self.best_epoch + 1})")
+                stop = True
+        return bool(D.broadcast_object(stop, self.info))
+
+    def _checkpoint(self, epoch: int, full: bool) -> dict:
+        import instseg
+        from instseg.engine.checkpoint import rng_state
+        from instseg.engine.ema import unwrap
+
+        return {
+            "model": unwrap(self.model).state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "optimizer": self.optimizer.state_dict() if full else None,
+            "scaler": self.scaler.state_dict() if full else None,
+            "rng": rng_state() if full else None,
+            "epoch": epoch, "best_fitness": self.best_fitness, "best_epoch": self.best_epoch,
+            "architecture": self.cfg.architecture, "size": self.cfg.model, "names": list(self.names),
+            "imgsz": self.cfg.imgsz, "mask_stride": self.arch.mask_stride, "config": to_dict(self.cfg),
+            "schedule": to_dict(self.schedule), "instseg_version": getattr(instseg, "__version__", "0"),
+        }
+
+    def _save(self, epoch: int, best: bool) -> None:
+        from instseg.engine.checkpoint import save_checkpoint
+
+        save_checkpoint(self.run.last, self._checkpoint(epoch, full=True))
+        if best:
+            save_checkpoint(self.run.best, self._checkpoint(epoch, full=False))
+
+    def _final_eval(self) -> dict:
+        """Score best.pt (else the last weights) on val: metrics.json and predictions/val.json."""
+        import copy
+
+        from instseg.data.coco import write_json_atomic
+        from instseg.engine.checkpoint import load_checkpoint, model_state
+        from instseg.evaluation import write_results_json
+
+        if not self.val_records:
+            self.log.echo("no val split: metrics.json and predictions/val.json not written")
+            return {}
+        source = self.run.best if self.run.best.exists() else self.run.last
+        if self._last_val is not None and self._last_val[0] == self.best_epoch and source == self.run.best:
+            _, metrics, results = self._last_val  # best.pt holds exactly the weights validated last
+        else:
+            model = copy.deepcopy(self.eval_model())
+            model.load_state_dict(model_state(load_checkpoint(source, map_location=str(self.device))))
+            metrics, results = self._validate(model)
+        write_json_atomic(self.run.metrics_json, {**_json_safe(metrics), "weights": str(source)})
+        write_results_json(self.run.val_predictions, results)
+        self.log.echo(f"{source.name}: segm mAP50-95 {metrics.get('segm_mAP', float('nan')):.4f}  "
+                      f"mAP50 {metrics.get('segm_mAP50', float('nan')):.4f}  box mAP {metrics.get('bbox_mAP', float('nan')):.4f}"
+                      f"\nrun folder: {self.run.root}")
+        return metrics
+
+
+def _json_safe(d: dict) -> dict:
+    def conv(v):
+        if isinstance(v, float) and math.isnan(v):
+            return None
+        if isinstance(v, dict):
+            return {k: conv(x) for k, x in v.items()}
+        return v
+
+    return {k: conv(v) for k, v in d.items()}
+
+
+def train(cfg: TrainConfig, run: RunDir | None = None) -> TrainResult:
+    """Train ``cfg`` (a new run, or ``cfg.resume``) and return what was written."""
+    return Trainer(cfg, run).fit()
+
+
+__all__ = ["Trainer", "train"]

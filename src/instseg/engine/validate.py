@@ -1,0 +1,94 @@
+"""Validation: predict a split with the model contract's ``predict``, map every prediction back to the
+original image with the Dataset's ``ImageMeta``, encode masks as COCO RLE, and score with instseg's one
+evaluator against the COCO ground truth made from the same records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from instseg.data.types import ImageRecord
+from instseg.structures import ImagePrediction
+
+
+def make_loader(records: Sequence[ImageRecord], *, imgsz: int, mask_stride: int, batch: int, workers: int = 0):
+    """A deterministic, letterboxing (no augmentation) DataLoader over ``records``."""
+    import torch
+
+    from instseg.data.dataset import InstanceSegDataset, collate
+
+    ds = InstanceSegDataset(list(records), imgsz=imgsz, mask_stride=mask_stride, augment=None, train=False)
+    return torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=False, num_workers=workers,
+                                       collate_fn=collate)
+
+
+def to_image_prediction(out: dict, meta, mask_threshold: float = 0.5) -> ImagePrediction:
+    """One model output (input pixels) as an ImagePrediction at the original size (RLE masks)."""
+    import torch
+
+    from instseg.data.masks import mask_to_rle
+
+    h0, w0 = (int(v) for v in meta.orig_size)
+    boxes = meta.boxes_to_original(out["boxes"].detach().float().cpu())
+    masks = out["masks"].detach().cpu()
+    if masks.dtype.is_floating_point:
+        masks = masks > mask_threshold
+    rles = []
+    if len(masks):
+        full = meta.masks_to_original(masks)
+        rles = [mask_to_rle(m.numpy().astype(np.uint8)) for m in full]
+    boxes = torch.as_tensor(boxes).reshape(-1, 4)
+    boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w0)
+    boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h0)
+    return ImagePrediction(
+        path=Path(meta.path) if meta.path is not None else None, height=h0, width=w0,
+        boxes=boxes.numpy().astype(np.float32), scores=out["scores"].detach().float().cpu().numpy(),
+        labels=out["labels"].detach().cpu().numpy().astype(np.int64), masks=rles, image_id=meta.image_id)
+
+
+def predict_loader(model, loader, device, *, conf: float, max_det: int, mask_threshold: float = 0.5,
+                   progress=None) -> list[ImagePrediction]:
+    """Predictions for every image of ``loader``, at original size, in loader order."""
+    import torch
+
+    preds: list[ImagePrediction] = []
+    was_training = model.training
+    model.eval()
+    it = loader if progress is None else progress(loader, len(loader), "val")
+    with torch.no_grad():
+        for images, _targets, metas in it:
+            outputs = model.predict(images.to(device, non_blocking=True), conf, max_det)
+            preds += [to_image_prediction(o, m, mask_threshold) for o, m in zip(outputs, metas)]
+    model.train(was_training)
+    return preds
+
+
+def ground_truth(records: Sequence[ImageRecord], names: Sequence[str]) -> tuple[dict, list[ImageRecord]]:
+    """The COCO ground truth of ``records`` and the records with ``image_id`` set to its image ids."""
+    from dataclasses import replace
+
+    from instseg.data.coco import records_to_coco
+
+    gt = records_to_coco(list(records), list(names))
+    with_ids = [replace(r, image_id=img["id"]) for r, img in zip(records, gt["images"])]
+    return gt, with_ids
+
+
+def validate(model, records: Sequence[ImageRecord], names: Sequence[str], *, imgsz: int, mask_stride: int,
+             batch: int, device, conf: float = 0.001, max_det: int = 100, workers: int = 0, progress=None,
+             gt: dict | None = None):
+    """(metrics dict with flat keys, the Metrics object, the COCO results list) of ``model`` on ``records``."""
+    from instseg.evaluation import evaluate, predictions_to_coco_results
+
+    if gt is None:
+        gt, records = ground_truth(records, names)
+    loader = make_loader(records, imgsz=imgsz, mask_stride=mask_stride, batch=batch, workers=workers)
+    preds = predict_loader(model, loader, device, conf=conf, max_det=max_det, progress=progress)
+    results = predictions_to_coco_results(preds, [c["id"] for c in gt["categories"]])
+    metrics = evaluate(gt, results)
+    return metrics.to_dict(), metrics, results
+
+
+__all__ = ["make_loader", "to_image_prediction", "predict_loader", "ground_truth", "validate"]
