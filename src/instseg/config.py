@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from instseg.errors import InstsegError
+from instseg.io import atomic_write_text
 
 
 class ConfigError(InstsegError, ValueError):
@@ -246,11 +247,7 @@ def from_dict(cls: type, data: dict) -> Any:
 
 
 def save_yaml(obj: Any, path: Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(yaml.safe_dump(to_dict(obj), sort_keys=False))
-    tmp.replace(path)
+    atomic_write_text(path, yaml.safe_dump(to_dict(obj), sort_keys=False))
 
 
 def load_yaml(cls: type, path: Path) -> Any:

@@ -99,7 +99,7 @@ def test_save_is_atomic_when_writing_fails(tmp_path, monkeypatch):
     good = path.read_bytes()
 
     def boom(obj, f, *a, **k):
-        open(f, "wb").write(b"partial")
+        f.write(b"partial")
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", boom)

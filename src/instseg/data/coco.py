@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 
 from instseg.data.masks import instance_to_rle, normalize_rle, polygons_bbox, rle_area, rle_to_bbox
 from instseg.data.types import Finding, ImageRecord, Instance, Severity
+from instseg.io import atomic_write_text
 from instseg.errors import DatasetError
 
 BOX_ONLY_KEY = "instseg_box_only"  # annotation flag: the segmentation is only the box (a YOLO 5-value line)
@@ -47,20 +47,8 @@ class CocoDataset:
 
 def write_json_atomic(path: str | Path, obj: object) -> Path:
     """Write ``obj`` as compact JSON to ``path`` via a temporary file and a rename (never half-written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(obj, separators=(",", ":")))  # dumps uses the C encoder; dump does not
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    # json.dumps uses the C encoder; json.dump does not
+    return atomic_write_text(path, json.dumps(obj, separators=(",", ":")))
 
 
 def read_json(path: Path) -> dict:

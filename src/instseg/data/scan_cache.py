@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from instseg.data.types import Finding, ImageRecord, Instance, Severity
+from instseg.io import atomic_write_text
 
 CACHE_FORMAT = 1
 
@@ -90,17 +91,9 @@ def write_cache(preferred: Path, nc: int, entries: dict) -> Path | None:
                 path.parent.mkdir(parents=True, exist_ok=True)
             if not _writable_dir(path.parent):
                 continue
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+            return atomic_write_text(path, text)
         except OSError:
             continue
-        try:
-            os.fchmod(fd, 0o644)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, path)
-            return path
-        except OSError:
-            Path(tmp).unlink(missing_ok=True)
     return None
 
 

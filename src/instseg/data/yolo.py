@@ -17,13 +17,12 @@ The readers return geometry in **absolute pixels** (``x * width``, ``y * height`
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from instseg.data.types import Finding, Instance, Severity
+from instseg.io import atomic_write_text
 from instseg.errors import ConversionError
 
 COORD_TOLERANCE = 0.01  # normalized coordinates in [-0.01, 1.01] are clipped to [0, 1]; further out: skipped
@@ -200,12 +199,4 @@ def write_yolo_labels(path: str | Path, instances: list[Instance], width: int, h
     """Write a YOLO label file (atomically; an empty list writes an empty file: a background image)."""
     path = Path(path)
     text = "".join(yolo_line(inst, width, height) + "\n" for inst in instances)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, text)

@@ -11,13 +11,13 @@ An instseg checkpoint is a dict::
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
 import numpy as np
 
 from instseg.errors import WeightsError
+from instseg.io import atomic_write
 
 REQUIRED_KEYS = ("model", "architecture", "size", "names")
 
@@ -26,16 +26,7 @@ def save_checkpoint(path: Path, ckpt: dict) -> Path:
     """Write ``ckpt`` to ``path`` atomically: a crash leaves the previous file intact."""
     import torch
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(ckpt, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return atomic_write(path, lambda f: torch.save(ckpt, f), binary=True)
 
 
 def load_checkpoint(path: Path, map_location: str = "cpu") -> dict:
