@@ -79,6 +79,26 @@ def test_ema_update_is_the_weighted_average():
     assert not any(p.requires_grad for p in ema.ema.parameters())
 
 
+def test_ema_averages_a_shared_tensor_once():
+    shared = nn.Conv2d(1, 1, 1, bias=False)
+
+    class TwoHeads(nn.Module):  # the same conv reachable under two names, as RTMDet-Ins' shared head convs
+        def __init__(self):
+            super().__init__()
+            self.a = nn.ModuleList([shared])
+            self.b = nn.ModuleList([shared])
+
+    m = TwoHeads()
+    ema = ModelEMA(m, decay=0.9, tau=1.0)
+    before = ema.ema.a[0].weight.clone()
+    assert ema.ema.a[0].weight.data_ptr() == ema.ema.b[0].weight.data_ptr()  # deepcopy keeps the sharing
+    with torch.no_grad():
+        shared.weight.add_(1.0)
+    ema.update(m)
+    d = 0.9 * (1 - math.exp(-1))
+    assert torch.allclose(ema.ema.a[0].weight, d * before + (1 - d) * shared.weight)
+
+
 def _ckpt(model):
     return {"model": model.state_dict(), "ema": None, "architecture": "maskrcnn", "size": "r50-fpn", "names": ["a"],
             "epoch": 3, "config": {"epochs": 5}, "rng": rng_state()}

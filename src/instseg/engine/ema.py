@@ -3,7 +3,8 @@
 ``decay(updates) = decay_max * (1 - exp(-updates / tau))``: small at the start (the average follows the
 model closely while it changes fast), ``decay_max`` (0.9999) after a few ``tau`` (2000) updates. Every
 floating-point tensor of the state dict (parameters and buffers such as BatchNorm statistics) is averaged;
-integer buffers are copied.
+integer buffers are copied. A tensor that appears under several keys (modules shared between heads, as
+RTMDet-Ins' shared convolutions are) is averaged once per update, not once per key.
 """
 
 from __future__ import annotations
@@ -39,8 +40,12 @@ class ModelEMA:
         self.updates += 1
         d = ema_decay(self.updates, self.decay_max, self.tau)
         msd = unwrap(model).state_dict()
+        seen: set[int] = set()
         with torch.no_grad():
             for k, v in self.ema.state_dict().items():
+                if v.data_ptr() in seen:
+                    continue
+                seen.add(v.data_ptr())
                 src = msd[k].detach()
                 if v.dtype.is_floating_point:
                     v.mul_(d).add_(src.to(v.dtype), alpha=1 - d)
