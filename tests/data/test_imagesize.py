@@ -89,3 +89,25 @@ def test_unreadable_raises_with_file(tmp_path, content):
 def test_missing_raises(tmp_path):
     with pytest.raises(DatasetError, match="image not found"):
         read_image_size(tmp_path / "none.png")
+
+
+def test_unreadable_raises_dataset_error_when_image_open_is_patched(tmp_path, monkeypatch):
+    """Ultralytics replaces PIL's Image.open with one that imports an optional HEIF plugin on failure."""
+    from PIL import Image, UnidentifiedImageError
+
+    from instseg.data.imagesize import read_image_size
+    from instseg.errors import DatasetError
+
+    original = Image.open
+
+    def patched(path, *a, **k):
+        try:
+            return original(path, *a, **k)
+        except UnidentifiedImageError:
+            raise ModuleNotFoundError("No module named 'pi_heif'") from None
+
+    monkeypatch.setattr(Image, "open", patched)
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not an image at all")
+    with pytest.raises(DatasetError, match="bad.jpg"):
+        read_image_size(bad)

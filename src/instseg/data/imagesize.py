@@ -73,7 +73,9 @@ def read_image_header(path: str | Path) -> ImageHeader:
             mode, fmt = img.mode, img.format or path.suffix[1:].upper()
     except FileNotFoundError as e:
         raise DatasetError(f"{path}: image not found") from e
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, ImportError) as e:
+        # ImportError: once Ultralytics is imported, its patched Image.open tries an optional HEIF plugin on
+        # any file Pillow cannot identify, and raises ModuleNotFoundError when that plugin is absent.
         header = _size_with_opencv(path)
         if header is None:
             raise DatasetError(f"{path}: not a readable image ({e}); re-export or delete it") from e
