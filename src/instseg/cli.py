@@ -253,9 +253,22 @@ def train_cmd(
     cache: Optional[str] = typer.Option(None, "--cache", help="'ram' to keep decoded images in memory."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved configuration and exit."),
+    augment_recipe: Optional[str] = typer.Option(None, "--augment", help="ultralytics, torchvision or none."),
+    mosaic: Optional[float] = typer.Option(None, "--mosaic", help="Mosaic probability (default 1.0)."),
+    mixup: Optional[float] = typer.Option(None, "--mixup", help="Mixup probability (default 0.0)."),
+    copy_paste: Optional[float] = typer.Option(None, "--copy-paste", help="Copy-paste fraction (default 0.0)."),
+    degrees: Optional[float] = typer.Option(None, "--degrees", help="Rotation range +/- degrees (default 0)."),
+    fliplr: Optional[float] = typer.Option(None, "--fliplr", help="Horizontal flip probability (default 0.5)."),
+    overrides: Optional[list[str]] = typer.Argument(
+        None, metavar="[KEY=VALUE]...",
+        help="Any other setting, Ultralytics-style: every augmentation (hsv_h hsv_s hsv_v degrees translate scale "
+             "shear perspective flipud fliplr mosaic mixup copy_paste close_mosaic brightness contrast "
+             "brightness_contrast_p min_area), schedule (warmup_momentum warmup_bias_lr nbs step_size gamma ...) "
+             "or run field (val_conf ...); `augment.recipe=`/`schedule.recipe=` where a name is in both. "
+             "Check the result with --dry-run."),
 ) -> None:
     """Train a model: `instseg train --data data.yaml -a maskrcnn -m r50-fpn-v2 --epochs 50 --imgsz 640 --batch 4`."""
-    from instseg.config import AugmentConfig, ScheduleConfig, TrainConfig, to_dict
+    from instseg.config import AugmentConfig, ScheduleConfig, TrainConfig, apply_overrides, to_dict
     from instseg.engine import api
 
     if resume is None and data is None:
@@ -268,10 +281,11 @@ def train_cmd(
                       weights=weights, resume=resume, freeze=freeze, patience=patience, val_period=val_period,
                       best_metric=best_metric, max_det=max_det, quiet=quiet, dry_run=dry_run, schedule=sched,
                       augment=AugmentConfig(close_mosaic=close_mosaic))
+    flags = {"augment.recipe": augment_recipe, "mosaic": mosaic, "mixup": mixup, "copy_paste": copy_paste,
+             "degrees": degrees, "fliplr": fliplr}
+    cfg = apply_overrides(cfg, [f"{k}={v}" for k, v in flags.items() if v is not None] + list(overrides or []))
     if dry_run:
-        import yaml
-
-        typer.echo(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        api.dry_run(cfg)
         return
     result = api.train(cfg, resume_epochs=epochs if resume is not None else None)
     typer.echo(f"run folder: {result.run.root}  (best: {result.best}, last: {result.last})")

@@ -210,6 +210,59 @@ class TrainConfig:
             raise ConfigError(f"cache={self.cache!r}; valid: ram (or leave unset)")
 
 
+def _override_targets() -> dict[str, tuple[str | None, str]]:
+    """``key -> (section, field)`` for every settable field: TrainConfig's own (section None),
+    ``augment.<f>`` and ``schedule.<f>``; a bare name maps too where it is unambiguous."""
+    targets: dict[str, tuple[str | None, str]] = {}
+    bare: dict[str, list[tuple[str | None, str]]] = {}
+    for section, cls in ((None, TrainConfig), ("augment", AugmentConfig), ("schedule", ScheduleConfig)):
+        for f in fields(cls):
+            if section is None and f.name in ("augment", "schedule"):
+                continue
+            if section is not None:
+                targets[f"{section}.{f.name}"] = (section, f.name)
+            bare.setdefault(f.name, []).append((section, f.name))
+    for name, where in bare.items():
+        if len(where) == 1:
+            targets[name] = where[0]
+    return targets
+
+
+def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
+    """Apply Ultralytics-style ``key=value`` overrides (``hsv_h=0.02 mosaic=0 schedule.recipe=step``).
+
+    Values are parsed as YAML scalars (``0.5``, ``true``, ``null``, ``ram``). Every override goes through the
+    dataclasses' validation, so ``fliplr=1.5`` fails with a message naming ``fliplr``.
+    """
+    targets = _override_targets()
+    top: dict[str, Any] = {}
+    sections: dict[str, dict[str, Any]] = {"augment": {}, "schedule": {}}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        key = key.strip().lstrip("-").replace("-", "_")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r} is not key=value (e.g. mosaic=0.5)")
+        if key not in targets:
+            ambiguous = [k for k in targets if k.endswith(f".{key}")]
+            hint = (f"say which: {', '.join(ambiguous)}" if ambiguous
+                    else f"valid keys: {', '.join(sorted(k for k in targets if '.' not in k))}")
+            raise ConfigError(f"unknown setting {key!r} in {item!r}; {hint}")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"override {item!r}: cannot parse the value ({e})") from e
+        section, name = targets[key]
+        (top if section is None else sections[section])[name] = Path(value) if (
+            value is not None and section is None and "Path" in str(TrainConfig.__dataclass_fields__[name].type)
+        ) else value
+    try:
+        aug = dataclasses.replace(cfg.augment, **sections["augment"])
+        sched = dataclasses.replace(cfg.schedule, **sections["schedule"])
+        return dataclasses.replace(cfg, **top, augment=aug, schedule=sched)
+    except TypeError as e:  # a value of the wrong type that a check compared
+        raise ConfigError(f"overrides {overrides}: {e}") from e
+
+
 def to_dict(obj: Any) -> dict:
     """A dataclass (nested) as plain YAML-safe types (Paths become strings)."""
 
@@ -255,4 +308,4 @@ def load_yaml(cls: type, path: Path) -> Any:
     return from_dict(cls, data)
 
 
-__all__ = ["AugmentConfig", "ScheduleConfig", "TrainConfig", "ConfigError", "to_dict", "from_dict", "save_yaml", "load_yaml", "field"]
+__all__ = ["AugmentConfig", "ScheduleConfig", "TrainConfig", "apply_overrides", "ConfigError", "to_dict", "from_dict", "save_yaml", "load_yaml", "field"]

@@ -335,3 +335,20 @@ def test_train_predict_evaluate_offline(tiny_fire, tmp_path, monkeypatch):
         assert len(p) <= 5 and len(p.masks) == len(p) and (p.labels == 0).all() and (p.scores >= 0.001).all()
         assert all(m["size"] == [p.height, p.width] for m in p.masks)
     assert net.calls == []
+
+    # the CLI routes an Ultralytics best.pt to this backend: `instseg eval --weights` and `instseg predict`
+    from typer.testing import CliRunner
+
+    from instseg.cli import app
+
+    runner = CliRunner()
+    out_json = tmp_path / "eval.json"
+    result = runner.invoke(app, ["eval", "--weights", str(run.best), "--data", str(tiny_fire), "--split", "val",
+                                 "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert f"{metrics['segm_mAP']:.3f}" in result.output  # the same numbers as the run's metrics.json
+    result = runner.invoke(app, ["predict", "--weights", str(run.best), "--source", str(records[0].path),
+                                 "--out", str(tmp_path / "preds"), "--conf", "0.001", "--no-overlays"])
+    assert result.exit_code == 0, result.output
+    assert any((tmp_path / "preds").glob("*.json"))
+    assert net.calls == []

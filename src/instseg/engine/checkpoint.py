@@ -48,6 +48,16 @@ def load_checkpoint(path: Path, map_location: str = "cpu") -> dict:
     return ckpt
 
 
+def is_instseg_checkpoint(path: Path) -> bool:
+    """True when ``path`` loads safely and carries instseg's checkpoint keys (an MMDetection ``.pth`` with
+    ``meta`` + ``state_dict`` does not)."""
+    try:
+        load_checkpoint(path)
+    except WeightsError:
+        return False
+    return True
+
+
 def rng_state() -> dict:
     """Python, NumPy and torch RNG states as weights_only-loadable types (tensors, ints, lists)."""
     import torch

@@ -122,6 +122,9 @@ def write_predictions(preds: Sequence[ImagePrediction], out: Path, names: Sequen
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    for k, p in enumerate(preds):  # backends that do not number images: ids 1..n in source order
+        if p.image_id is None:
+            p.image_id = k + 1
     results = predictions_to_coco_results(list(preds), list(range(1, len(names) + 1)))
     path = write_results_json(out / "predictions.json", results)
     write_json_atomic(out / "images.json", {

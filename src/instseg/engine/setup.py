@@ -99,9 +99,16 @@ def load_matching(model, state: dict, path: Path) -> int:
 
 def build_for_run(cfg: TrainConfig, num_classes: int, log=print):
     """The model of ``cfg``: random init, upstream weights (--pretrained) or an instseg checkpoint (--weights)."""
-    from instseg.engine.checkpoint import load_checkpoint, model_state
+    from instseg.engine.checkpoint import is_instseg_checkpoint, load_checkpoint, model_state
     from instseg.models.build import build_model
 
+    if cfg.weights is not None and get_architecture(cfg.architecture).backend == "native" \
+            and not is_instseg_checkpoint(cfg.weights):
+        # a framework's own file (an MMDetection .pth of the same layout): the family's loader maps it and
+        # re-initializes only the classification layer when the class count differs
+        log(f"loading {cfg.weights} as an upstream (MMDetection) checkpoint")
+        return build_model(cfg.architecture, cfg.model, num_classes, imgsz=cfg.imgsz, pretrained=cfg.weights,
+                           freeze=cfg.freeze)
     model = build_model(cfg.architecture, cfg.model, num_classes, imgsz=cfg.imgsz, pretrained=cfg.pretrained,
                         freeze=cfg.freeze)
     if cfg.weights is not None:

@@ -1,0 +1,32 @@
+"""`--weights` takes an instseg checkpoint or, for native families, an MMDetection checkpoint file."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from instseg.config import TrainConfig
+from instseg.engine.setup import build_for_run
+from instseg.errors import WeightsError
+from instseg.models.build import build_model
+
+
+def test_mmdetection_checkpoint_via_weights(tmp_path):
+    upstream = build_model("rtmdet-ins", "tiny", 80)
+    state = {k: v + 0.5 if v.is_floating_point() else v for k, v in upstream.state_dict().items()}
+    path = tmp_path / "rtmdet-ins_tiny_coco.pth"
+    torch.save({"meta": {"mmdet_version": "3.3.0"}, "state_dict": state}, path)
+
+    cfg = TrainConfig(architecture="rtmdet-ins", model="tiny", imgsz=128, weights=path)
+    model = build_for_run(cfg, num_classes=3, log=lambda *_: None)
+    mine = model.state_dict()
+    key = next(k for k in mine if "backbone" in k and k.endswith("weight"))
+    assert torch.equal(mine[key], state[key])  # the upstream weights were loaded
+    cls = [k for k in mine if "rtm_cls" in k and k.endswith("weight")]
+    assert cls and all(mine[k].shape[0] == 3 for k in cls)  # only the classifier changed shape
+
+
+def test_missing_weights_file_names_it(tmp_path):
+    cfg = TrainConfig(architecture="rtmdet-ins", model="tiny", imgsz=128, weights=tmp_path / "nope.pth")
+    with pytest.raises(WeightsError, match="nope.pth"):
+        build_for_run(cfg, num_classes=3, log=lambda *_: None)
