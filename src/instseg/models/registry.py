@@ -48,7 +48,8 @@ ARCHITECTURES: dict[str, ArchitectureSpec] = {
         default_size="r50-fpn-v2",
         default_schedule="step",
         mask_stride=1,
-        status="planned",
+        status="available",
+        builder="instseg.backends.torchvision:build_maskrcnn",
         sizes=_sizes(
             SizeSpec("r50-fpn", "maskrcnn_resnet50_fpn", 44.4, default_batch=4, default_imgsz=640),
             SizeSpec("r50-fpn-v2", "maskrcnn_resnet50_fpn_v2", 46.4, default_batch=4, default_imgsz=640),
@@ -61,13 +62,15 @@ ARCHITECTURES: dict[str, ArchitectureSpec] = {
         default_size="tiny",
         default_schedule="ultralytics",
         mask_stride=4,
-        status="planned",
+        status="available",
+        builder="instseg.models.rtmdet_ins:build_rtmdet_ins",
+        # MMDetection's rtmdet-ins_<size> configs; params_m with 80 classes (= mmdet 3.3.0's model, counted)
         sizes=_sizes(
-            SizeSpec("tiny", "CSPNeXt d0.167 w0.375", 5.6, default_batch=16),
-            SizeSpec("s", "CSPNeXt d0.33 w0.5", 10.2, default_batch=16),
-            SizeSpec("m", "CSPNeXt d0.67 w0.75", 27.6, default_batch=8),
-            SizeSpec("l", "CSPNeXt d1.0 w1.0", 57.4, default_batch=8),
-            SizeSpec("x", "CSPNeXt d1.33 w1.25", 102.7, default_batch=4),
+            SizeSpec("tiny", "CSPNeXt d0.167 w0.375, neck/head 96", 5.64, default_batch=16),
+            SizeSpec("s", "CSPNeXt d0.33 w0.5, neck/head 128", 10.18, default_batch=16),
+            SizeSpec("m", "CSPNeXt d0.67 w0.75, neck/head 192", 27.58, default_batch=8),
+            SizeSpec("l", "CSPNeXt d1.0 w1.0, neck/head 256", 57.37, default_batch=8),
+            SizeSpec("x", "CSPNeXt d1.33 w1.25, neck/head 320", 102.7, default_batch=4),
         ),
     ),
     "solov2": ArchitectureSpec(
@@ -77,12 +80,21 @@ ARCHITECTURES: dict[str, ArchitectureSpec] = {
         default_size="nano",
         default_schedule="warmup-cosine",
         mask_stride=4,
-        status="planned",
+        status="available",
+        builder="instseg.models.solov2:build_solov2",
+        # instseg's sizes, then MMDetection's own configs under their names (their checkpoints load whole);
+        # layouts in instseg.models.solov2.config.SOLOV2_SIZES; params_m with 80 classes
         sizes=_sizes(
-            SizeSpec("nano", "ResNet18, FPN 128, mask feature 64", None, default_batch=8, default_imgsz=1280),
-            SizeSpec("small", "ResNet34, FPN 192, mask feature 96", None, default_batch=6, default_imgsz=1280),
-            SizeSpec("medium", "ResNet50, FPN 256, mask feature 128", None, default_batch=4, default_imgsz=1280),
-            SizeSpec("large", "ResNet101, FPN 384, mask feature 256", None, default_batch=2, default_imgsz=1280),
+            SizeSpec("nano", "ResNet18, FPN 128, mask feature 64, head 128x2", 13.06, default_batch=8, default_imgsz=1280),
+            SizeSpec("small", "ResNet34, FPN 192, mask feature 96, head 192x2", 25.36, default_batch=6, default_imgsz=1280),
+            SizeSpec("medium", "ResNet50, FPN 256, mask feature 128, head 256x2 (= mmdet light-r50 layout)", 31.34,
+                     default_batch=4, default_imgsz=1280),
+            SizeSpec("large", "ResNet101, FPN 384, mask feature 256, head 384x4", 66.46, default_batch=2, default_imgsz=1280),
+            SizeSpec("light-r18", "mmdet solov2-light_r18 (COCO weights)", 18.27, default_batch=8, default_imgsz=768),
+            SizeSpec("light-r34", "mmdet solov2-light_r34", 28.38, default_batch=8, default_imgsz=768),
+            SizeSpec("light-r50", "mmdet solov2-light_r50 (COCO weights)", 31.34, default_batch=4, default_imgsz=768),
+            SizeSpec("r50", "mmdet solov2_r50 (COCO weights)", 46.59, default_batch=2, default_imgsz=1344),
+            SizeSpec("r101", "mmdet solov2_r101", 65.59, default_batch=2, default_imgsz=1344),
         ),
     ),
     "yolo11-seg": ArchitectureSpec(
@@ -90,16 +102,20 @@ ARCHITECTURES: dict[str, ArchitectureSpec] = {
         backend="ultralytics",
         summary="Ultralytics YOLO11-seg (optional extra: pip install 'instseg[yolo]', AGPL-3.0)",
         default_size="n",
-        status="planned",
-        sizes=_sizes(*(SizeSpec(s, f"yolo11{s}-seg", None, default_batch=16) for s in "nsmlx")),
+        status="available",
+        # params: SegmentationModel("yolo11<s>-seg.yaml", nc=80) built once with ultralytics 8.4.190
+        sizes=_sizes(*(SizeSpec(s, f"yolo11{s}-seg", p, default_batch=16)
+                       for s, p in zip("nsmlx", (2.88, 10.11, 22.42, 27.68, 62.14)))),
     ),
     "yolo26-seg": ArchitectureSpec(
         name="yolo26-seg",
         backend="ultralytics",
         summary="Ultralytics YOLO26-seg (optional extra: pip install 'instseg[yolo]', AGPL-3.0)",
         default_size="n",
-        status="planned",
-        sizes=_sizes(*(SizeSpec(s, f"yolo26{s}-seg", None, default_batch=16) for s in "nsmlx")),
+        status="available",
+        # params: SegmentationModel("yolo26<s>-seg.yaml", nc=80) built once with ultralytics 8.4.190
+        sizes=_sizes(*(SizeSpec(s, f"yolo26{s}-seg", p, default_batch=16)
+                       for s, p in zip("nsmlx", (3.13, 11.51, 27.11, 31.52, 70.69)))),
     ),
 }
 
