@@ -37,7 +37,7 @@ def main() -> None:
     import torch
     from torchvision.models.detection import maskrcnn_resnet50_fpn
 
-    from instseg.backends.torchvision import build_maskrcnn
+    from instseg.models.maskrcnn import build_maskrcnn
     from instseg.config import ScheduleConfig
     from instseg.engine.optim import apply_schedule, build_optimizer
     from instseg.engine.schedule import resolve_schedule

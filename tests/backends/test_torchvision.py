@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from instseg.backends.torchvision import BACKBONE_STAGES, build_maskrcnn
+from instseg.models.maskrcnn import BACKBONE_STAGES, build_maskrcnn
 from instseg.errors import WeightsError
 
 

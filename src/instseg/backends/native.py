@@ -9,10 +9,10 @@ from typing import Sequence
 
 
 def available() -> str | None:
-    try:
-        import torch  # noqa: F401
-        import torchvision  # noqa: F401
-    except ImportError:
+    """Found without importing torch (``instseg list-models`` stays fast)."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("torchvision") is None:
         return "torch and torchvision are required: pip install torch torchvision"
     return None
 

@@ -19,7 +19,7 @@ def backend_status(name: str) -> str | None:
 
 def render_model_table(only: str | None = None) -> str:
     archs = [get_architecture(only)] if only else [ARCHITECTURES[k] for k in ARCHITECTURES]
-    rows = [("architecture", "size", "params (M)", "batch", "imgsz", "backend", "status")]
+    rows = [("architecture", "size", "params (M)", "batch", "imgsz", "backend", "status", "layout")]
     notes: list[str] = []
     cache: dict[str, str | None] = {}
     for arch in archs:
@@ -38,7 +38,7 @@ def render_model_table(only: str | None = None) -> str:
         for size in arch.sizes.values():
             params = f"{size.params_m:.1f}" if size.params_m is not None else "-"
             rows.append((arch.name, size.name, params, str(size.default_batch), str(size.default_imgsz),
-                         arch.backend, status))
+                         arch.backend, status, size.description))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

@@ -49,7 +49,7 @@ ARCHITECTURES: dict[str, ArchitectureSpec] = {
         default_schedule="step",
         mask_stride=1,
         status="available",
-        builder="instseg.backends.torchvision:build_maskrcnn",
+        builder="instseg.models.maskrcnn:build_maskrcnn",
         sizes=_sizes(
             SizeSpec("r50-fpn", "maskrcnn_resnet50_fpn", 44.4, default_batch=4, default_imgsz=640),
             SizeSpec("r50-fpn-v2", "maskrcnn_resnet50_fpn_v2", 46.4, default_batch=4, default_imgsz=640),
