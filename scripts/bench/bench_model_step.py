@@ -51,7 +51,34 @@ def _rtmdet_ins(size: str) -> Entry:
     return Entry(f"rtmdet-ins-{size}", build, build_mmdet)
 
 
-MODELS: dict[str, Entry] = {e.name: e for e in (_rtmdet_ins("tiny"), _rtmdet_ins("s"))}
+def _solov2(size: str) -> Entry:
+    def build(nc: int):
+        from instseg.models.solov2 import build_solov2
+
+        # as MMDetection's config trains it (stem + layer1 frozen, BN in eval mode); instseg's from-scratch
+        # default trains every layer, which costs more in backward and would not be the same work
+        return build_solov2(size, nc, frozen_stages=1, norm_eval=True)
+
+    def build_mmdet(nc: int):
+        from compare_mmdet_solov2 import mmdet_model_cfg
+        from mmdet.registry import MODELS as MMDET_MODELS
+        from mmdet.utils import register_all_modules
+        from mmengine.logging import MMLogger
+
+        register_all_modules()
+        MMLogger.get_current_instance().setLevel("ERROR")
+        cfg = mmdet_model_cfg(size)
+        cfg.mask_head.num_classes = nc
+        model = MMDET_MODELS.build(cfg)
+        model.init_weights()
+        return model
+
+    return Entry(f"solov2-{size}", build, build_mmdet)
+
+
+MODELS: dict[str, Entry] = {
+    e.name: e for e in (_rtmdet_ins("tiny"), _rtmdet_ins("s"), _solov2("nano"), _solov2("medium"))
+}
 
 
 def synthetic_batch(batch: int, imgsz: int, nc: int, seed: int = 0):
@@ -164,7 +191,7 @@ def bench(entry: Entry, imgsz: int, batch: int, iters: int, nc: int, with_mmdet:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--models", nargs="+", default=["rtmdet-ins-tiny"], help=f"of: {', '.join(MODELS)}")
+    ap.add_argument("--models", nargs="+", default=["rtmdet-ins-tiny", "solov2-nano", "solov2-medium"], help=f"of: {', '.join(MODELS)}")
     ap.add_argument("--imgsz", type=int, default=320)
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--iters", type=int, default=5, help="timed rounds (after 1 warm-up)")
