@@ -5,8 +5,8 @@ torchvision is imported only when a model is built, so ``instseg list-models`` d
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Sequence
+# The same engine trains and runs every model that implements the model contract.
+from instseg.backends.native import predict, train
 
 
 def available() -> str | None:
@@ -16,19 +16,5 @@ def available() -> str | None:
     if importlib.util.find_spec("torchvision") is None:
         return "torchvision is not installed: pip install torchvision"
     return None
-
-
-def train(cfg, run):
-    """Train with instseg's engine (see instseg.engine.trainer.train)."""
-    from instseg.engine.trainer import train as engine_train
-
-    return engine_train(cfg, run)
-
-
-def predict(weights: Path, images: Sequence[Path], cfg):
-    from instseg.engine.predict import predict_images
-
-    return predict_images(weights, images, cfg)
-
 
 __all__ = ["available", "train", "predict"]

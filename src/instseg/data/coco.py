@@ -21,8 +21,8 @@ import numpy as np
 
 from instseg.data.masks import instance_to_rle, normalize_rle, polygons_bbox, rle_area, rle_to_bbox
 from instseg.data.types import Finding, ImageRecord, Instance, Severity
-from instseg.io import atomic_write_text
 from instseg.errors import DatasetError
+from instseg.io import atomic_write_text
 
 BOX_ONLY_KEY = "instseg_box_only"  # annotation flag: the segmentation is only the box (a YOLO 5-value line)
 

@@ -25,13 +25,15 @@ from instseg.data.types import Instance
 from instseg.errors import DatasetError
 
 
-def _mask_api():
+def coco_mask_api():
+    """pycocotools' mask module (imported on first use)."""
     import pycocotools.mask as mask_api
 
     return mask_api
 
 
-def _as_text(rle: dict) -> dict:
+def rle_as_text(rle: dict) -> dict:
+    """``rle`` with its compressed counts as ``str`` (JSON-ready) and an int ``size``."""
     counts = rle["counts"]
     if isinstance(counts, bytes):
         counts = counts.decode("ascii")
@@ -56,9 +58,9 @@ def polygons_to_rle(polygons: Sequence[np.ndarray], height: int, width: int) -> 
             flat.append(arr.ravel().tolist())
     if not flat:
         return empty_rle(height, width)
-    mask_api = _mask_api()
+    mask_api = coco_mask_api()
     rles = mask_api.frPyObjects(flat, int(height), int(width))
-    return _as_text(mask_api.merge(rles) if len(rles) > 1 else rles[0])
+    return rle_as_text(mask_api.merge(rles) if len(rles) > 1 else rles[0])
 
 
 def normalize_rle(rle: dict) -> dict:
@@ -72,9 +74,9 @@ def normalize_rle(rle: dict) -> dict:
             raise ValueError(
                 f"uncompressed RLE counts sum to {sum(counts)}, but size {h}x{w} has {h * w} pixels"
             )
-        return _as_text(_mask_api().frPyObjects({"size": [h, w], "counts": counts}, h, w))
+        return rle_as_text(coco_mask_api().frPyObjects({"size": [h, w], "counts": counts}, h, w))
     if isinstance(counts, (str, bytes)):
-        return _as_text({"size": [h, w], "counts": counts})
+        return rle_as_text({"size": [h, w], "counts": counts})
     raise ValueError(f"RLE counts must be a string or a list of ints, not {type(counts).__name__}")
 
 
@@ -86,7 +88,7 @@ def _encoded(rle: dict) -> dict:
 
 def rle_to_mask(rle: dict) -> np.ndarray:
     """Decode a COCO RLE (compressed or uncompressed) into an ``(H, W)`` uint8 0/1 mask."""
-    return np.ascontiguousarray(_mask_api().decode(_encoded(rle)))
+    return np.ascontiguousarray(coco_mask_api().decode(_encoded(rle)))
 
 
 def mask_to_rle(mask: np.ndarray) -> dict:
@@ -94,12 +96,12 @@ def mask_to_rle(mask: np.ndarray) -> dict:
     arr = np.asarray(mask)
     if arr.ndim != 2:
         raise ValueError(f"mask_to_rle expects one (H, W) mask, got shape {arr.shape}")
-    return _as_text(_mask_api().encode(np.asfortranarray(arr != 0, dtype=np.uint8)))
+    return rle_as_text(coco_mask_api().encode(np.asfortranarray(arr != 0, dtype=np.uint8)))
 
 
 def rle_area(rle: dict) -> int:
     """Number of mask pixels of a COCO RLE."""
-    return int(_mask_api().area(_encoded(rle)))
+    return int(coco_mask_api().area(_encoded(rle)))
 
 
 def rle_to_bbox(rle: dict) -> np.ndarray:
@@ -107,7 +109,7 @@ def rle_to_bbox(rle: dict) -> np.ndarray:
 
     An empty mask gives ``[0, 0, 0, 0]``.
     """
-    x, y, w, h = (float(v) for v in _mask_api().toBbox(_encoded(rle)))
+    x, y, w, h = (float(v) for v in coco_mask_api().toBbox(_encoded(rle)))
     return np.array([x, y, x + w, y + h], dtype=np.float64)
 
 
@@ -158,7 +160,7 @@ def mask_iou(a: np.ndarray | dict, b: np.ndarray | dict) -> float:
         ea, eb = _encoded(a), _encoded(b)
         if ea["size"] != eb["size"]:
             raise ValueError(f"mask_iou: sizes differ {ea['size']} vs {eb['size']}")
-        mask_api = _mask_api()
+        mask_api = coco_mask_api()
         if mask_api.area(ea) == 0 and mask_api.area(eb) == 0:
             return 1.0
         return float(mask_api.iou([ea], [eb], [0])[0][0])

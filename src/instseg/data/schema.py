@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from instseg.data.types import Finding, Instance, Severity
-from instseg.data.yolo import COORD_TOLERANCE, MIN_POLYGON_AREA
+from instseg.data.yolo import COORD_TOLERANCE, MIN_POLYGON_AREA, read_label_text
 
 _GEOMETRY_KEYS = ("polygon", "polygons", "mask_path", "rle")
 
@@ -129,18 +129,9 @@ def parse_instance_jsonl(
 ) -> tuple[list[Instance], list[Finding]]:
     """Read an instance-schema label file (see the module doc) for a ``width x height`` image."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        f = Finding(
-            Severity.ERROR,
-            "unreadable-label",
-            f"cannot read the label file ({e})",
-            path,
-            None,
-            "labels of this image ignored",
-        )
-        return [], [f]
+    text, unreadable = read_label_text(path)
+    if unreadable is not None:
+        return [], [unreadable]
     instances: list[Instance] = []
     findings: list[Finding] = []
     for lineno, raw in enumerate(text.splitlines(), start=1):

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from instseg.data.types import Finding, Instance, Severity
-from instseg.io import atomic_write_text
 from instseg.errors import ConversionError
+from instseg.io import atomic_write_text
 
 COORD_TOLERANCE = 0.01  # normalized coordinates in [-0.01, 1.01] are clipped to [0, 1]; further out: skipped
 MIN_POLYGON_AREA = 1e-3  # pixels^2; a polygon enclosing less is degenerate (collinear or repeated points)
@@ -149,19 +149,19 @@ def parse_yolo_labels(
     An unreadable file gives one ERROR finding and no instance.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        f = Finding(
-            Severity.ERROR,
-            "unreadable-label",
-            f"cannot read the label file ({e})",
-            path,
-            None,
-            "labels of this image ignored",
-        )
-        return [], [f]
+    text, unreadable = read_label_text(path)
+    if unreadable is not None:
+        return [], [unreadable]
     return parse_yolo_text(text, path, width, height, nc)
+
+
+def read_label_text(path: Path) -> tuple[str, Finding | None]:
+    """A label file's text (BOM stripped), or an ERROR finding when it cannot be read or decoded."""
+    try:
+        return path.read_text(encoding="utf-8-sig"), None
+    except (OSError, UnicodeDecodeError) as e:
+        return "", Finding(Severity.ERROR, "unreadable-label", f"cannot read the label file ({e})", path, None,
+                           "labels of this image ignored")
 
 
 def _fmt(values: np.ndarray) -> str:

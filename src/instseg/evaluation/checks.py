@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from instseg.data.masks import coco_mask_api
 from instseg.errors import DatasetError
-from instseg.evaluation.results import _encoded, _mask_api, read_json_file
+from instseg.evaluation.results import _encoded, read_json_file
 
 
 @dataclass
@@ -122,9 +123,9 @@ def load_ground_truth(gt: str | Path | dict) -> GroundTruth:
             if has_seg:
                 rle = _seg_to_rle(seg, h, w, where)
                 if not has_box:
-                    a["bbox"] = [float(v) for v in _mask_api().toBbox(rle)]
+                    a["bbox"] = [float(v) for v in coco_mask_api().toBbox(rle)]
                 if not has_area:
-                    a["area"] = float(_mask_api().area(rle))
+                    a["area"] = float(coco_mask_api().area(rle))
                     missing_area += 1
             else:
                 a["area"] = float(box[2]) * float(box[3])
@@ -163,7 +164,7 @@ def _class_ids(data: dict, names: dict[int, str]) -> list[int]:
 
 def _seg_to_rle(seg, height: int, width: int, where: str) -> dict:
     """A COCO segmentation (polygons, compressed or uncompressed RLE) as one compressed RLE (bytes counts)."""
-    api = _mask_api()
+    api = coco_mask_api()
     try:
         if isinstance(seg, list):  # polygons
             polys = [p for p in seg if isinstance(p, list) and len(p) >= 6]
@@ -190,7 +191,7 @@ def check_results(
     missing segmentation when segm is evaluated, an RLE whose size is not the image's.
     """
     _require(isinstance(results, list), f"{source}: COCO results must be a list of objects")
-    api = _mask_api()
+    api = coco_mask_api()
     out: list[dict] = []
     names, sizes = gt.names, gt.sizes
     for i, res in enumerate(results):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from instseg.data.masks import coco_mask_api, rle_as_text
 from instseg.errors import DatasetError
 from instseg.structures import ImagePrediction
 
@@ -25,25 +26,12 @@ BOX_DECIMALS = 2  # 1/100 pixel: far below annotation noise, keeps files small
 SCORE_DECIMALS = 6
 
 
-def _mask_api():
-    import pycocotools.mask as mask_api
-
-    return mask_api
-
-
-def _text_rle(rle: dict) -> dict:
-    counts = rle["counts"]
-    if isinstance(counts, bytes):
-        counts = counts.decode("utf-8")
-    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": counts}
-
-
 def _encoded(rle: dict) -> dict:
     """A compressed RLE with bytes counts, as pycocotools' C functions want it."""
     counts = rle["counts"]
     if isinstance(counts, list):
         h, w = rle["size"]
-        return _mask_api().frPyObjects(rle, int(h), int(w))
+        return coco_mask_api().frPyObjects(rle, int(h), int(w))
     if isinstance(counts, str):
         counts = counts.encode("utf-8")
     return {"size": rle["size"], "counts": counts}
@@ -53,7 +41,7 @@ def rle_boxes_xywh(rles: Sequence[dict]) -> np.ndarray:
     """Tight ``[x, y, w, h]`` boxes (absolute pixels) of compressed RLE masks; zeros for empty masks."""
     if not rles:
         return np.zeros((0, 4), np.float64)
-    return np.asarray(_mask_api().toBbox([_encoded(r) for r in rles]), np.float64).reshape(-1, 4)
+    return np.asarray(coco_mask_api().toBbox([_encoded(r) for r in rles]), np.float64).reshape(-1, 4)
 
 
 def predictions_to_coco_results(
@@ -80,7 +68,7 @@ def predictions_to_coco_results(
         labels = np.asarray(pred.labels, dtype=np.int64).reshape(-1)
         scores = np.asarray(pred.scores, dtype=np.float64).reshape(-1)
         boxes = np.asarray(pred.boxes, dtype=np.float64).reshape(-1, 4)
-        masks = [_text_rle(m) for m in pred.masks]
+        masks = [rle_as_text(m) for m in pred.masks]
         if len(labels) != n or (masks and len(masks) != n) or (len(boxes) and len(boxes) != n):
             raise DatasetError(
                 f"{where}: {n} scores but {len(labels)} labels, {len(boxes)} boxes, {len(masks)} masks; "
