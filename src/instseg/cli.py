@@ -231,6 +231,8 @@ def train_cmd(
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this last.pt exactly where it stopped."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Start from this instseg checkpoint."),
     pretrained: bool = typer.Option(False, "--pretrained", help="Start from the upstream COCO weights."),
+    pretrained_backbone: bool = typer.Option(False, "--pretrained-backbone",
+                                             help="Start the backbone from ImageNet weights (solov2, rtmdet-ins)."),
     freeze: int = typer.Option(0, "--freeze", help="Freeze the first N backbone stages."),
     schedule: Optional[str] = typer.Option(None, "--schedule", help="ultralytics, warmup-cosine, step or upstream."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (overrides the recipe)."),
@@ -278,6 +280,7 @@ def train_cmd(
     cfg = TrainConfig(data=data, architecture=architecture, model=model, epochs=epochs or 100, batch=batch,
                       imgsz=imgsz, device=device, workers=workers, seed=seed, deterministic=deterministic, amp=amp,
                       ema=ema, cache=cache, project=project, name=name, exist_ok=exist_ok, pretrained=pretrained,
+                      pretrained_backbone=pretrained_backbone,
                       weights=weights, resume=resume, freeze=freeze, patience=patience, val_period=val_period,
                       best_metric=best_metric, max_det=max_det, quiet=quiet, dry_run=dry_run, schedule=sched,
                       augment=AugmentConfig(close_mosaic=close_mosaic))

@@ -174,6 +174,9 @@ class TrainConfig:
     """Reuse the run folder if it exists."""
     pretrained: bool = False
     """Start from the upstream pretrained weights (COCO or ImageNet backbone)."""
+    pretrained_backbone: bool = False
+    """Start the backbone from its ImageNet weights (native families: torchvision ResNet for SOLOv2, the
+    CSPNeXt weights of MMDetection for RTMDet-Ins)."""
     weights: Path | None = None
     """Start from this checkpoint file (instseg .pt, or the framework's own format)."""
     resume: Path | None = None

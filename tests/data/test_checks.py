@@ -226,9 +226,7 @@ def test_demo_dataset_is_clean(demo_data):
 
 
 def test_coco128_quirks_exactly(coco128_seg):
-    t = time.perf_counter()
     report = scan_dataset(coco128_seg / "data.yaml", use_cache=False)
-    cold = time.perf_counter() - t
     codes = Counter(f.code for f in report.findings)
     assert codes == {
         "image-mode": 1,
@@ -248,12 +246,11 @@ def test_coco128_quirks_exactly(coco128_seg):
     train = report.splits["train"]
     assert (train.images, train.labelled, train.background, train.instances) == (128, 126, 2, 929)
     assert sum(c > 0 for c in train.class_counts) == 71
-    assert cold < 2.0
+    # the cached scan reads nothing again and reports the same (its speed is a benchmark, not a test)
     scan_dataset(coco128_seg / "data.yaml")  # fills the cache
-    t = time.perf_counter()
     warm_report = scan_dataset(coco128_seg / "data.yaml")
-    warm = time.perf_counter() - t
-    assert warm_report.splits["train"].cache_hits == 128 and warm < cold
+    assert warm_report.splits["train"].cache_hits == 128
+    assert [str(f) for f in warm_report.findings] == [str(f) for f in report.findings]
 
 
 def test_fire_seg_quirks_exactly(fire_seg):

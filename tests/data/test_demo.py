@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import hashlib
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +19,8 @@ def _digest(root: Path) -> str:
     return h.hexdigest()
 
 
-def test_fast_and_deterministic(tmp_path):
-    t = time.perf_counter()
+def test_deterministic(tmp_path):
     make_demo_dataset(tmp_path / "a", n_train=12, n_val=4, imgsz=160, seed=0)
-    assert time.perf_counter() - t < 1.0
     make_demo_dataset(tmp_path / "b", n_train=12, n_val=4, imgsz=160, seed=0)
     make_demo_dataset(tmp_path / "c", n_train=12, n_val=4, imgsz=160, seed=1)
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")

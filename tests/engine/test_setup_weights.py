@@ -30,3 +30,26 @@ def test_missing_weights_file_names_it(tmp_path):
     cfg = TrainConfig(architecture="rtmdet-ins", model="tiny", imgsz=128, weights=tmp_path / "nope.pth")
     with pytest.raises(WeightsError, match="nope.pth"):
         build_for_run(cfg, num_classes=3, log=lambda *_: None)
+
+
+def test_pretrained_backbone_is_refused_where_it_has_no_meaning():
+    from instseg.config import ConfigError
+
+    cfg = TrainConfig(architecture="maskrcnn", model="r50-fpn", imgsz=128, pretrained_backbone=True)
+    with pytest.raises(ConfigError, match="pretrained-backbone"):
+        build_for_run(cfg, num_classes=3, log=lambda *_: None)
+
+
+def test_pretrained_backbone_reaches_the_native_builder(monkeypatch):
+    import instseg.engine.setup as setup_mod
+
+    seen = {}
+
+    def fake_build(arch, size, nc, **kw):
+        seen.update(kw)
+        return build_model(arch, size, nc, imgsz=kw["imgsz"])
+
+    monkeypatch.setattr("instseg.models.build.build_model", fake_build)
+    cfg = TrainConfig(architecture="solov2", model="nano", imgsz=128, pretrained_backbone=True)
+    setup_mod.build_for_run(cfg, num_classes=2, log=lambda *_: None)
+    assert seen["pretrained_backbone"] is True

@@ -84,6 +84,9 @@ def check_expressible(cfg: TrainConfig) -> None:
     if getattr(cfg, "resume", None) is not None:
         problems.append(f"resume={cfg.resume}: instseg does not resume Ultralytics runs yet; use "
                         f"Ultralytics' own `yolo train resume model={cfg.resume}`")
+    if cfg.pretrained_backbone:
+        problems.append("pretrained_backbone=True: Ultralytics has no backbone-only weights; use --pretrained "
+                        "(the whole COCO model)")
     if cfg.val_period != 1:
         problems.append(f"val_period={cfg.val_period}: Ultralytics validates after every epoch; use 1")
     if problems:

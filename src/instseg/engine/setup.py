@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from instseg.config import TrainConfig, from_dict
+from instseg.config import ConfigError, TrainConfig, from_dict
 from instseg.data.types import ImageRecord, Severity
 from instseg.engine.rundir import RunDir, default_project, next_run_dir
 from instseg.errors import DatasetError, WeightsError
@@ -109,8 +109,14 @@ def build_for_run(cfg: TrainConfig, num_classes: int, log=print):
         log(f"loading {cfg.weights} as an upstream (MMDetection) checkpoint")
         return build_model(cfg.architecture, cfg.model, num_classes, imgsz=cfg.imgsz, pretrained=cfg.weights,
                            freeze=cfg.freeze)
+    extra = {}
+    if cfg.pretrained_backbone:
+        if get_architecture(cfg.architecture).backend != "native":
+            raise ConfigError(f"--pretrained-backbone is for the native families (solov2, rtmdet-ins); "
+                              f"{cfg.architecture} takes --pretrained (full upstream weights)")
+        extra["pretrained_backbone"] = True
     model = build_model(cfg.architecture, cfg.model, num_classes, imgsz=cfg.imgsz, pretrained=cfg.pretrained,
-                        freeze=cfg.freeze)
+                        freeze=cfg.freeze, **extra)
     if cfg.weights is not None:
         ckpt = load_checkpoint(cfg.weights)
         n = load_matching(model, model_state(ckpt), cfg.weights)
