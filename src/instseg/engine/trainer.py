@@ -144,6 +144,7 @@ class Trainer:
                 if stopped_early:
                     break
             metrics = self._final_eval() if self.info.is_main else {}
+            D.barrier(self.info)  # all ranks leave together: none tears the process group down under another
         finally:
             self.log.close()
             D.cleanup(self.info)
