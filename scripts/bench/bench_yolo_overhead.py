@@ -53,7 +53,7 @@ def run_plain(a: argparse.Namespace, out: Path) -> dict:
 
 def run_instseg(a: argparse.Namespace, out: Path) -> dict:
     from instseg.backends import ultralytics as ub
-    from instseg.engine.rundir import RunDir
+    from instseg.rundir import RunDir
 
     w0, c0 = _clock()
     res = ub.train(_cfg(a), RunDir(out))

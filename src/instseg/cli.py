@@ -306,7 +306,7 @@ def predict_cmd(
     overlays: bool = typer.Option(True, "--overlays/--no-overlays", help="Also write overlay images."),
 ) -> None:
     """Predict images: COCO results JSON (RLE masks at original size) and overlay images under --out."""
-    from instseg.backends.base import PredictConfig
+    from instseg.contract import PredictConfig
     from instseg.engine import api
 
     path = api.predict(weights, source, out, PredictConfig(imgsz=imgsz, conf=conf, max_det=max_det, device=device),
@@ -319,7 +319,7 @@ def _eval_weights_cmd(weights: Path, data: Optional[Path], split: str, device: s
     """`instseg eval --weights best.pt --data data.yaml --split val` (called by the eval command above)."""
     if data is None:
         raise typer.BadParameter("--weights needs --data path/to/data.yaml", param_hint="'--data'")
-    from instseg.backends.base import PredictConfig
+    from instseg.contract import PredictConfig
     from instseg.engine import api
 
     metrics = api.evaluate_weights(weights, data, split, PredictConfig(conf=0.001, device=device, max_det=max_det))

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from instseg.backends import ultralytics as ub
-from instseg.backends.base import PredictConfig
+from instseg.contract import PredictConfig
 from instseg.backends.ultralytics_args import (SAME_NAME_AUGMENT, instseg_results_row, model_stem,
                                                resolve_ultralytics_args)
 from instseg.config import AugmentConfig, ConfigError, ScheduleConfig, TrainConfig
-from instseg.engine.rundir import RunDir
+from instseg.rundir import RunDir
 from instseg.errors import DatasetError, WeightsError
 
 HAS_ULTRALYTICS = importlib.util.find_spec("ultralytics") is not None

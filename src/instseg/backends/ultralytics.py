@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from instseg.backends.base import PredictConfig, TrainResult
+from instseg.contract import PredictConfig, TrainResult
 from instseg.backends.ultralytics_args import FITNESS_KEYS, default_size, model_stem, resolve_ultralytics_args
 from instseg.config import ConfigError, TrainConfig, save_yaml
-from instseg.engine.rundir import RunDir
+from instseg.rundir import RunDir
 from instseg.errors import BackendUnavailable, DatasetError, TrainingError, WeightsError
 from instseg.structures import ImagePrediction
 

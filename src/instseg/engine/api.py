@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from instseg.backends.base import PredictConfig, TrainResult
+from instseg.contract import PredictConfig, TrainResult
 from instseg.config import TrainConfig
 from instseg.errors import BackendUnavailable, InstsegError
 

@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from instseg.backends.base import PredictConfig
+from instseg.contract import PredictConfig
 from instseg.data.types import ImageRecord
 from instseg.errors import DatasetError
 from instseg.structures import ImagePrediction

@@ -11,7 +11,7 @@ import numpy as np
 
 from instseg.config import ConfigError, TrainConfig, from_dict
 from instseg.data.types import ImageRecord, Severity
-from instseg.engine.rundir import RunDir, default_project, next_run_dir
+from instseg.rundir import RunDir, default_project, next_run_dir
 from instseg.errors import DatasetError, WeightsError
 from instseg.models.registry import get_architecture, get_size
 

@@ -14,11 +14,11 @@ import math
 import time
 from pathlib import Path
 
-from instseg.backends.base import TrainResult
+from instseg.contract import TrainResult
 from instseg.config import TrainConfig, save_yaml, to_dict
 from instseg.engine import distributed as D
 from instseg.engine.logger import TrainLogger, fitness_of
-from instseg.engine.rundir import RunDir
+from instseg.rundir import RunDir
 from instseg.errors import DatasetError, TrainingError
 
 
