@@ -35,7 +35,7 @@ def list_models_cmd(
     architecture: Optional[str] = typer.Argument(None, help="Only this architecture."),
 ) -> None:
     """List every architecture and size, its backend, and whether that backend is installed."""
-    from instseg.models.listing import render_model_table
+    from instseg.listing import render_model_table
 
     typer.echo(render_model_table(architecture))
 
@@ -193,11 +193,15 @@ def eval_cmd(
     split: str = typer.Option("val", "--split", help="Split of --data to score (with --weights)."),
     device: str = typer.Option("", "--device", help="cpu, 0, ... (with --weights); default: CUDA if available."),
     max_det: int = typer.Option(100, "--max-det", help="Detections per image (with --weights)."),
+    architecture: Optional[str] = typer.Option(None, "--architecture", "-a",
+                                               help="With --weights: architecture of a foreign checkpoint."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="With --weights: size of a foreign checkpoint."),
+    names: Optional[str] = typer.Option(None, "--names", help="With --weights: class names (default: --data's)."),
 ) -> None:
     """Score predictions with COCO segm and bbox AP/AR and per-class AP: `instseg eval --gt val.json --pred results.json`
     or `instseg eval --weights best.pt --data data.yaml --split val`."""
     if weights is not None:  # the form owned by the train / predict section below
-        _eval_weights_cmd(weights, data, split, device, out, max_det)
+        _eval_weights_cmd(weights, data, split, device, out, max_det, architecture, model, names)
         return
     if gt is None or pred is None:
         raise typer.BadParameter(
@@ -271,7 +275,7 @@ def train_cmd(
 ) -> None:
     """Train a model: `instseg train --data data.yaml -a maskrcnn -m r50-fpn-v2 --epochs 50 --imgsz 640 --batch 4`."""
     from instseg.config import AugmentConfig, ScheduleConfig, TrainConfig, apply_overrides, to_dict
-    from instseg.engine import api
+    from instseg import api
 
     if resume is None and data is None:
         raise typer.BadParameter("give --data path/to/data.yaml (or --resume path/to/last.pt)", param_hint="'--data'")
@@ -294,6 +298,9 @@ def train_cmd(
     typer.echo(f"run folder: {result.run.root}  (best: {result.best}, last: {result.last})")
 
 
+_FOREIGN_HELP = "Architecture of a foreign checkpoint (MMDetection/torchvision file), when it is not inferred."
+
+
 @app.command("predict")
 def predict_cmd(
     weights: Path = typer.Option(..., "--weights", help="An instseg checkpoint (best.pt / last.pt)."),
@@ -304,25 +311,42 @@ def predict_cmd(
     imgsz: Optional[int] = typer.Option(None, "--imgsz", help="Input size (default: the training size)."),
     device: str = typer.Option("", "--device", help="cpu, 0, ..."),
     overlays: bool = typer.Option(True, "--overlays/--no-overlays", help="Also write overlay images."),
+    architecture: Optional[str] = typer.Option(None, "--architecture", "-a", help=_FOREIGN_HELP),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Size of a foreign checkpoint (default: inferred)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="data.yaml whose class names a foreign checkpoint uses."),
+    names: Optional[str] = typer.Option(None, "--names", help="Comma-separated class names (instead of --data)."),
 ) -> None:
-    """Predict images: COCO results JSON (RLE masks at original size) and overlay images under --out."""
-    from instseg.contract import PredictConfig
-    from instseg.engine import api
+    """Predict images: COCO results JSON (RLE masks at original size) and overlay images under --out.
 
-    path = api.predict(weights, source, out, PredictConfig(imgsz=imgsz, conf=conf, max_det=max_det, device=device),
-                       overlays=overlays)
+    --weights takes an instseg .pt, an Ultralytics YOLO-seg .pt, an MMDetection .pth of rtmdet-ins/solov2 or a
+    torchvision Mask R-CNN state dict (class names from the file, --data, --names, or COCO's for 80 classes)."""
+    from instseg import api
+
+    cfg = _predict_config(imgsz=imgsz, conf=conf, max_det=max_det, device=device, architecture=architecture,
+                          model=model, names=names, data=data)
+    path = api.predict(weights, source, out, cfg, overlays=overlays)
     typer.echo(f"wrote {path}")
 
 
+def _predict_config(*, names: Optional[str], data: Optional[Path], **kw):
+    from instseg import api
+    from instseg.contract import PredictConfig
+
+    name_list = [n.strip() for n in names.split(",") if n.strip()] if names else None
+    return api.with_names(PredictConfig(names=name_list, **kw), data)
+
+
 def _eval_weights_cmd(weights: Path, data: Optional[Path], split: str, device: str, out: Optional[Path],
-                      max_det: int = 100) -> None:
+                      max_det: int = 100, architecture: Optional[str] = None, model: Optional[str] = None,
+                      names: Optional[str] = None) -> None:
     """`instseg eval --weights best.pt --data data.yaml --split val` (called by the eval command above)."""
     if data is None:
         raise typer.BadParameter("--weights needs --data path/to/data.yaml", param_hint="'--data'")
-    from instseg.contract import PredictConfig
-    from instseg.engine import api
+    from instseg import api
 
-    metrics = api.evaluate_weights(weights, data, split, PredictConfig(conf=0.001, device=device, max_det=max_det))
+    cfg = _predict_config(conf=0.001, device=device, max_det=max_det, architecture=architecture, model=model,
+                          names=names, data=data)
+    metrics = api.evaluate_weights(weights, data, split, cfg)
     typer.echo(metrics.table())
     if out is not None:
         typer.echo(f"metrics written to {metrics.save(out)}")

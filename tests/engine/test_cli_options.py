@@ -80,6 +80,6 @@ def test_yolo_dry_run_prints_the_ultralytics_arguments():
     pytest.importorskip("ultralytics", reason="the yolo extra is not installed")
     code, out = _dry_run("-a", "yolo11-seg", "-m", "n", "hsv_s=0.5", "--mixup", "0.2")
     assert code == 0, out
-    resolved, ultra = out.split("# Ultralytics model.train arguments")
+    resolved, ultra = out.split("# ultralytics: framework train arguments")
     args = yaml.safe_load(ultra)
     assert args["hsv_s"] == 0.5 and args["mixup"] == 0.2 and args["epochs"] == 100

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from instseg.models import listing
+from instseg import listing
 from instseg.models.registry import ARCHITECTURES, get_architecture, get_size
 
 
@@ -35,7 +35,7 @@ def test_unknown_names_list_the_valid_ones(arch, size):
 
 
 def test_listing_does_not_import_torch():
-    code = "import sys; from instseg.models.listing import render_model_table; render_model_table(); " \
+    code = "import sys; from instseg.listing import render_model_table; render_model_table(); " \
            "print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

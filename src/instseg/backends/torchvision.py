@@ -1,20 +1,30 @@
 """The torchvision backend: Mask R-CNN (``instseg.models.maskrcnn``) trained and run by instseg's engine.
-
-torchvision is imported only when a model is built, so ``instseg list-models`` does not import torch.
-"""
+It also reads a plain torchvision ``MaskRCNN.state_dict()`` (``torch.save(model.state_dict(), f)``) and the
+``{"model": state_dict}`` files of torchvision's ``references/detection`` scripts."""
 
 from __future__ import annotations
 
-# The same engine trains and runs every model that implements the model contract.
-from instseg.backends.native import predict, train
+from instseg.backends.engine_trained import EngineTrainedBackend
+from instseg.sniff import PickleSummary
+
+MASK_LOGITS = "roi_heads.mask_predictor.mask_fcn_logits.weight"
 
 
-def available() -> str | None:
-    """Found without importing torch (``instseg list-models`` stays fast)."""
-    import importlib.util
+class TorchvisionBackend(EngineTrainedBackend):
+    name = "torchvision"
+    requires = ("torchvision",)
+    install_hint = "torchvision is not installed: pip install torchvision"
+    foreign_kind = "torchvision"
 
-    if importlib.util.find_spec("torchvision") is None:
-        return "torchvision is not installed: pip install torchvision"
-    return None
+    def foreign_architecture(self, summary: PickleSummary) -> str | None:
+        if MASK_LOGITS in summary.strings and summary.has_prefix("backbone.body."):
+            return "maskrcnn"
+        return None
 
-__all__ = ["available", "train", "predict"]
+    def foreign_classes(self, state: dict) -> int:
+        return int(state[MASK_LOGITS].shape[0]) - 1  # torchvision counts the background class
+
+
+BACKEND = TorchvisionBackend()
+
+__all__ = ["BACKEND", "TorchvisionBackend"]

@@ -247,7 +247,11 @@ def train(cfg: TrainConfig, run: RunDir) -> TrainResult:
     from instseg.backends.ultralytics_trainer import make_trainer_class
 
     t0 = time.perf_counter()
-    model = load_yolo(model_source(cfg))
+    if cfg.resume is not None:  # Ultralytics' own resume: its checkpoint holds the run's arguments
+        model = load_yolo(cfg.resume)
+        args = {"resume": str(cfg.resume), **{k: args[k] for k in RESUME_OVERRIDES if k in args}}
+    else:
+        model = load_yolo(model_source(cfg))
     try:
         model.train(trainer=make_trainer_class(FITNESS_KEYS[cfg.best_metric]), **args)
     except (FileNotFoundError, RuntimeError, ValueError, AssertionError, SyntaxError) as e:
@@ -264,7 +268,7 @@ def train(cfg: TrainConfig, run: RunDir) -> TrainResult:
     best = run.best if run.best.is_file() else run.last
 
     t0, c0 = time.perf_counter(), time.process_time()
-    pcfg = PredictConfig(imgsz=args["imgsz"], conf=cfg.val_conf, iou=0.7, max_det=cfg.max_det,
+    pcfg = PredictConfig(imgsz=cfg.imgsz or args.get("imgsz"), conf=cfg.val_conf, iou=0.7, max_det=cfg.max_det,
                          device=cfg.device, batch=8)  # iou 0.7: Ultralytics' validation NMS
     metrics = evaluate_split(best, dataset["val"], dataset["names"], pcfg, run.val_predictions)
     timing.update(coco_eval_s=time.perf_counter() - t0, coco_eval_cpu_s=time.process_time() - c0)
@@ -278,6 +282,78 @@ def train(cfg: TrainConfig, run: RunDir) -> TrainResult:
     return TrainResult(run=run, best=run.best if run.best.is_file() else None,
                        last=run.last if run.last.is_file() else None, metrics=metrics,
                        epochs_done=epochs_done, stopped_early=epochs_done < cfg.epochs)
+
+
+RESUME_OVERRIDES = ("device", "workers", "batch")
+"""What a resumed YOLO run may change (Ultralytics' resume keeps every other argument of the checkpoint)."""
+
+
+def resume_config(last: Path, epochs: int | None = None):
+    """(config, run folder) of the YOLO run whose Ultralytics ``last.pt`` this is: instseg's config.yaml
+    of that run folder. Ultralytics' resume cannot change the epoch count: ``--epochs`` is refused with
+    the way to train longer (a new run from these weights)."""
+    from dataclasses import replace
+
+    from instseg.config import load_yaml
+
+    last = Path(last)
+    run = RunDir(last.resolve().parent.parent)
+    if not run.config_yaml.is_file():
+        raise WeightsError(f"{last}: no instseg config.yaml in {run.root}; resume it with Ultralytics itself "
+                           f"(yolo train resume model={last}) or start a new run with --weights {last}")
+    cfg = load_yaml(TrainConfig, run.config_yaml)
+    if epochs is not None and epochs != cfg.epochs:
+        raise ConfigError(f"--epochs {epochs}: Ultralytics' resume keeps the run's {cfg.epochs} epochs; to train "
+                          f"longer start a new run from these weights: --weights {last} --epochs {epochs}")
+    if _count_rows(run.results_csv) >= cfg.epochs:
+        raise WeightsError(f"{last}: training already finished ({cfg.epochs} epochs); Ultralytics cannot extend a "
+                           f"finished run: start a new one with --weights {last}")
+    return replace(cfg, resume=last, weights=None, pretrained=False), run
+
+
+class UltralyticsBackend:
+    """The :class:`instseg.contract.Backend` of YOLO11-seg / YOLO26-seg (the functions of this module)."""
+
+    name = "ultralytics"
+
+    def available(self) -> str | None:
+        return available()
+
+    def train(self, cfg: TrainConfig, run: RunDir) -> TrainResult:
+        return train(cfg, run)
+
+    def resume_config(self, last: Path, epochs: int | None = None):
+        return resume_config(last, epochs)
+
+    def predict(self, weights: Path, images: Sequence[Path], cfg: PredictConfig) -> list[ImagePrediction]:
+        return predict(weights, images, cfg)
+
+    def evaluate(self, weights: Path, records, cfg: PredictConfig, out: Path | None = None) -> dict:
+        import tempfile
+
+        names = self.describe(weights, cfg).names
+        with tempfile.TemporaryDirectory() as tmp:
+            return evaluate_split(Path(weights), list(records), names, cfg, Path(out or Path(tmp) / "results.json"))
+
+    def owns(self, weights: Path) -> bool:
+        return is_ultralytics_checkpoint(weights)
+
+    def describe(self, weights: Path, cfg: PredictConfig | None = None):
+        from instseg.contract import WeightsInfo
+
+        _require()
+        info = describe_weights(weights)
+        names = info["names"]
+        if cfg is not None and cfg.names:
+            names = cfg.names
+        return WeightsInfo(backend=self.name, architecture=info["architecture"], model=info["size"],
+                           names=names, imgsz=info["imgsz"], kind="ultralytics")
+
+    def resolved_args(self, cfg: TrainConfig) -> dict:
+        return resolve_ultralytics_args(cfg)
+
+
+BACKEND = UltralyticsBackend()
 
 
 def _count_rows(csv_path: Path) -> int:
@@ -348,6 +424,6 @@ def predict(weights: Path, images: Sequence[Path], cfg: PredictConfig) -> list[I
     return out
 
 
-__all__ = ["INSTALL_HINT", "METRICS_NOTE", "available", "check_dataset", "configure_offline",
+__all__ = ["BACKEND", "UltralyticsBackend", "resume_config", "INSTALL_HINT", "METRICS_NOTE", "available", "check_dataset", "configure_offline",
            "describe_weights", "evaluate_split", "is_ultralytics_checkpoint", "model_source", "predict",
            "pretrained_path", "resolve_ultralytics_args", "train"]

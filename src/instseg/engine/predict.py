@@ -8,9 +8,9 @@ from typing import Sequence
 
 import numpy as np
 
-from instseg.contract import PredictConfig
+from instseg.contract import PredictConfig, WeightsInfo
 from instseg.data.types import ImageRecord
-from instseg.errors import DatasetError
+from instseg.errors import DatasetError, WeightsError
 from instseg.structures import ImagePrediction
 
 IMAGE_SUFFIXES = {".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"}
@@ -29,16 +29,27 @@ def list_images(source: Path) -> list[Path]:
     raise DatasetError(f"{source}: no such file or folder (pass an image or a folder of images)")
 
 
-def load_trained_model(weights: Path, device, imgsz: int | None = None):
-    """(model in eval mode, checkpoint dict, imgsz) from an instseg checkpoint; EMA weights when present."""
+def load_trained_model(weights: Path, device, imgsz: int | None = None, info: WeightsInfo | None = None):
+    """(model in eval mode, WeightsInfo, imgsz) for ``weights``: an instseg checkpoint (EMA weights when
+    present) or, with ``info`` from a backend's ``describe``, a framework's own file (MMDetection .pth,
+    torchvision state dict) loaded through the family's upstream loader (``pretrained=path``)."""
     from instseg.engine.checkpoint import load_checkpoint, load_weights, model_state
     from instseg.models.build import build_model
 
-    ckpt = load_checkpoint(weights)
-    imgsz = int(imgsz or ckpt.get("imgsz") or 640)
-    model = build_model(ckpt["architecture"], ckpt["size"], len(ckpt["names"]), imgsz=imgsz)
-    load_weights(model, model_state(ckpt), weights)
-    return model.to(device).eval(), ckpt, imgsz
+    if info is None or info.kind == "instseg":
+        ckpt = load_checkpoint(weights)
+        info = WeightsInfo(backend=info.backend if info else "", architecture=ckpt["architecture"],
+                           model=ckpt["size"], names=list(ckpt["names"]), imgsz=ckpt.get("imgsz"))
+        imgsz = int(imgsz or info.imgsz or 640)
+        model = build_model(info.architecture, info.model, len(info.names), imgsz=imgsz)
+        load_weights(model, model_state(ckpt), weights)
+        return model.to(device).eval(), info, imgsz
+    if not info.architecture or not info.model or not info.names:
+        raise WeightsError(f"{weights}: a {info.kind} file needs --architecture/-a, --model/-m and class names "
+                           "(--data or --names)")
+    imgsz = int(imgsz or info.imgsz or 640)
+    model = build_model(info.architecture, info.model, len(info.names), imgsz=imgsz, pretrained=Path(weights))
+    return model.to(device).eval(), info, imgsz
 
 
 def _records(images: Sequence[Path]) -> list[ImageRecord]:
@@ -51,40 +62,39 @@ def _records(images: Sequence[Path]) -> list[ImageRecord]:
     return records
 
 
-def predict_images(weights: Path, images: Sequence[Path], cfg: PredictConfig) -> list[ImagePrediction]:
-    """Predictions of an instseg checkpoint for ``images``, at each image's original size (RLE masks)."""
+def predict_images(weights: Path, images: Sequence[Path], cfg: PredictConfig,
+                   info: WeightsInfo | None = None) -> list[ImagePrediction]:
+    """Predictions of ``weights`` for ``images``, at each image's original size (RLE masks)."""
     from instseg.engine.distributed import DistInfo, select_device
     from instseg.engine.validate import make_loader, predict_loader
     from instseg.models.registry import get_architecture
 
     device = select_device(cfg.device, DistInfo())
-    model, ckpt, imgsz = load_trained_model(weights, device, cfg.imgsz)
-    loader = make_loader(_records(images), imgsz=imgsz, mask_stride=get_architecture(ckpt["architecture"]).mask_stride,
+    model, info, imgsz = load_trained_model(weights, device, cfg.imgsz, info)
+    loader = make_loader(_records(images), imgsz=imgsz, mask_stride=get_architecture(info.architecture).mask_stride,
                          batch=cfg.batch)
     return predict_loader(model, loader, device, conf=cfg.conf, max_det=cfg.max_det, mask_threshold=cfg.mask_threshold)
 
 
-def evaluate_weights(weights: Path, data: Path, split: str = "val", cfg: PredictConfig | None = None,
-                     out: Path | None = None):
-    """(Metrics, COCO results) of an instseg checkpoint on one split of a data.yaml; results JSON to ``out``."""
+def evaluate_records(weights: Path, records: Sequence[ImageRecord], cfg: PredictConfig | None = None,
+                     out: Path | None = None, info: WeightsInfo | None = None) -> dict:
+    """COCO metrics (``Metrics.to_dict()``) of ``weights`` on checked ``records``; results JSON to ``out``."""
     from instseg.engine.distributed import DistInfo, select_device
-    from instseg.engine.setup import load_records
     from instseg.engine.validate import validate
     from instseg.evaluation import write_results_json
     from instseg.models.registry import get_architecture
 
     cfg = cfg or PredictConfig(conf=0.001)
-    device = select_device(cfg.device, DistInfo())
-    model, ckpt, imgsz = load_trained_model(weights, device, cfg.imgsz)
-    records = load_records(Path(data), split)
     if not records:
-        raise DatasetError(f"{data}: the {split} split has no usable images")
-    _, metrics, results = validate(model, records, ckpt["names"], imgsz=imgsz,
-                                   mask_stride=get_architecture(ckpt["architecture"]).mask_stride, batch=cfg.batch,
+        raise DatasetError("no usable images to evaluate (the split is empty)")
+    device = select_device(cfg.device, DistInfo())
+    model, info, imgsz = load_trained_model(weights, device, cfg.imgsz, info)
+    metrics, _, results = validate(model, records, info.names, imgsz=imgsz,
+                                   mask_stride=get_architecture(info.architecture).mask_stride, batch=cfg.batch,
                                    device=device, conf=cfg.conf, max_det=cfg.max_det)
     if out is not None:
         write_results_json(out, results)
-    return metrics, results
+    return metrics
 
 
 def draw_overlay(image: np.ndarray, pred: ImagePrediction, names: Sequence[str]) -> np.ndarray:
@@ -138,5 +148,5 @@ def write_predictions(preds: Sequence[ImagePrediction], out: Path, names: Sequen
     return path
 
 
-__all__ = ["list_images", "load_trained_model", "predict_images", "evaluate_weights", "draw_overlay",
+__all__ = ["list_images", "load_trained_model", "predict_images", "evaluate_records", "draw_overlay",
            "write_predictions"]

@@ -98,22 +98,27 @@ def load_matching(model, state: dict, path: Path) -> int:
 
 
 def build_for_run(cfg: TrainConfig, num_classes: int, log=print):
-    """The model of ``cfg``: random init, upstream weights (--pretrained) or an instseg checkpoint (--weights)."""
-    from instseg.engine.checkpoint import is_instseg_checkpoint, load_checkpoint, model_state
-    from instseg.models.build import build_model
+    """The model of ``cfg``: random init, upstream weights (--pretrained), an instseg checkpoint (--weights)
+    or a framework's own file (--weights model.pth: the family builder's ``pretrained=path`` loader maps it
+    and re-initializes only the class layers when the class count differs)."""
+    import inspect
 
-    if cfg.weights is not None and get_architecture(cfg.architecture).backend == "native" \
-            and not is_instseg_checkpoint(cfg.weights):
-        # a framework's own file (an MMDetection .pth of the same layout): the family's loader maps it and
-        # re-initializes only the classification layer when the class count differs
-        log(f"loading {cfg.weights} as an upstream (MMDetection) checkpoint")
-        return build_model(cfg.architecture, cfg.model, num_classes, imgsz=cfg.imgsz, pretrained=cfg.weights,
+    from instseg.engine.checkpoint import is_instseg_checkpoint, load_checkpoint, model_state
+    from instseg.models.build import build_model, import_builder
+
+    spec = get_architecture(cfg.architecture)
+    takes = inspect.signature(import_builder(spec.builder)).parameters
+    if cfg.weights is not None and not Path(cfg.weights).is_file():
+        raise WeightsError(f"--weights {cfg.weights}: file not found")
+    if cfg.weights is not None and not is_instseg_checkpoint(cfg.weights):
+        log(f"loading {cfg.weights} as an upstream checkpoint of {cfg.architecture}")
+        return build_model(cfg.architecture, cfg.model, num_classes, imgsz=cfg.imgsz, pretrained=Path(cfg.weights),
                            freeze=cfg.freeze)
     extra = {}
     if cfg.pretrained_backbone:
-        if get_architecture(cfg.architecture).backend != "native":
-            raise ConfigError(f"--pretrained-backbone is for the native families (solov2, rtmdet-ins); "
-                              f"{cfg.architecture} takes --pretrained (full upstream weights)")
+        if "pretrained_backbone" not in takes:
+            raise ConfigError(f"--pretrained-backbone: {cfg.architecture} has no separate ImageNet backbone "
+                              "weights; use --pretrained (full upstream weights)")
         extra["pretrained_backbone"] = True
     model = build_model(cfg.architecture, cfg.model, num_classes, imgsz=cfg.imgsz, pretrained=cfg.pretrained,
                         freeze=cfg.freeze, **extra)

@@ -43,12 +43,15 @@ def _pretrained_model(fn, weights_enum, size: str, **kw):
             f"{weights.url} and place it at {target} (or pass --weights path/to/an/instseg.pt)") from e
 
 
-def build_maskrcnn(size: str, num_classes: int, *, imgsz: int = 640, pretrained: bool = False, freeze: int = 0,
+def build_maskrcnn(size: str, num_classes: int, *, imgsz: int = 640, pretrained: bool | str | Path = False,
+                   freeze: int = 0,
                    score_thr: float = 0.05, nms_iou: float = 0.5, max_det: int = 100, **_: object):
     """A :class:`MaskRCNNModel` of ``size`` ('r50-fpn' or 'r50-fpn-v2') for ``num_classes`` classes.
 
-    ``pretrained``: torchvision's COCO weights with the box and mask predictors re-initialized for
-    ``num_classes + 1`` outputs. ``freeze``: the first N backbone stages get ``requires_grad=False``.
+    ``pretrained``: True = torchvision's COCO weights with the box and mask predictors re-initialized for
+    ``num_classes + 1`` outputs; a path = a torchvision ``MaskRCNN.state_dict()`` file (or ``{"model": ...}``
+    as torchvision's reference scripts save it), predictors re-initialized when the class count differs.
+    ``freeze``: the first N backbone stages get ``requires_grad=False``.
     """
     import torchvision.models.detection as tvd
     from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
@@ -60,7 +63,10 @@ def build_maskrcnn(size: str, num_classes: int, *, imgsz: int = 640, pretrained:
     fn = getattr(tvd, fn_name)
     kw = dict(min_size=imgsz, max_size=imgsz, box_score_thresh=score_thr, box_nms_thresh=nms_iou,
               box_detections_per_img=max_det)
-    if pretrained:  # every stage trainable; --freeze decides what is frozen, not torchvision's default of 3
+    if isinstance(pretrained, (str, Path)):
+        model = fn(weights=None, weights_backbone=None, num_classes=num_classes + 1, **kw)
+        load_torchvision_state(model, Path(pretrained))
+    elif pretrained:  # every stage trainable; --freeze decides what is frozen, not torchvision's default of 3
         model = _pretrained_model(fn, getattr(tvd, enum_name), size, trainable_backbone_layers=5, **kw)
         box_in = model.roi_heads.box_predictor.cls_score.in_features
         model.roi_heads.box_predictor = FastRCNNPredictor(box_in, num_classes + 1)
@@ -71,6 +77,25 @@ def build_maskrcnn(size: str, num_classes: int, *, imgsz: int = 640, pretrained:
     wrapper = MaskRCNNModel(model, num_classes)
     wrapper.freeze_stages(freeze)
     return wrapper
+
+
+def load_torchvision_state(model, path: Path) -> None:
+    """Load a torchvision Mask R-CNN state dict into ``model``: every tensor must fit but the class layers
+    (box predictor, mask logits), which keep their fresh init when the class count differs."""
+    from instseg.models.common.checkpoints import read_mmdet_state_dict
+
+    state, _ = read_mmdet_state_dict(path)
+    own = model.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise WeightsError(f"{path}: not a torchvision Mask R-CNN of this size: {len(missing)} missing keys "
+                           f"{missing[:3]}, {len(unexpected)} unexpected {unexpected[:3]}; pick the --model "
+                           "it was trained as (r50-fpn: maskrcnn_resnet50_fpn, r50-fpn-v2: ..._v2)")
+    class_layers = ("roi_heads.box_predictor.", "roi_heads.mask_predictor.mask_fcn_logits.")
+    bad = [k for k in own if own[k].shape != state[k].shape and not k.startswith(class_layers)]
+    if bad:
+        raise WeightsError(f"{path}: shapes differ from this model's at {bad[:3]}; pick the matching --model")
+    model.load_state_dict({k: v for k, v in state.items() if own[k].shape == v.shape}, strict=False)
 
 
 class MaskRCNNModel(nn.Module):

@@ -2,19 +2,8 @@
 
 from __future__ import annotations
 
-from instseg.backends import BACKENDS, load_backend
+from instseg.backends import backend_status
 from instseg.models.registry import ARCHITECTURES, get_architecture
-
-
-def backend_status(name: str) -> str | None:
-    """None when the backend can be used, else why not (with the install command)."""
-    if name not in BACKENDS:
-        return f"backend {name!r} is not written yet"
-    try:
-        module = load_backend(name)
-    except ImportError as e:  # the backend module itself is missing or broken
-        return f"backend module failed to import: {e}"
-    return module.available()
 
 
 def render_model_table(only: str | None = None) -> str:
