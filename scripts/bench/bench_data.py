@@ -25,7 +25,7 @@ from pathlib import Path
 def _instseg_dataset(a: argparse.Namespace):
     from instseg.config import AugmentConfig
     from instseg.data.checks import load_split
-    from instseg.data.dataset import InstanceSegDataset
+    from instseg.augment.dataset import InstanceSegDataset
 
     records, _ = load_split(Path(a.data), "train")
     return InstanceSegDataset(

@@ -26,7 +26,7 @@ from pathlib import Path
 
 def load_batches(data: Path, imgsz: int, batch: int, n: int):
     from instseg.data.checks import load_split
-    from instseg.data.dataset import InstanceSegDataset, collate
+    from instseg.augment.dataset import InstanceSegDataset, collate
 
     records, _ = load_split(data, "train")
     ds = InstanceSegDataset(records[: batch * n], imgsz=imgsz, mask_stride=1, augment=None, train=False)

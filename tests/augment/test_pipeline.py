@@ -11,7 +11,7 @@ from instseg.augment import geometry as G
 from instseg.augment.sample import Sample, from_record, warp
 from instseg.augment.targets import mask_box, to_targets
 from instseg.config import AugmentConfig
-from instseg.data.dataset import InstanceSegDataset
+from instseg.augment.dataset import InstanceSegDataset
 from instseg.data.masks import clip_polygon, mask_to_rle, polygon_area
 from instseg.data.types import ImageRecord, Instance
 

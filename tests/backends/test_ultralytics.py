@@ -99,7 +99,6 @@ def test_default_size_and_unknown_size():
     ({"augment": AugmentConfig(min_area=10.0)}, "min_area=10.0"),
     ({"ema": False}, "ema=False"),
     ({"val_period": 2}, "val_period=2"),
-    ({"resume": Path("runs/exp/weights/last.pt")}, "resume=runs/exp/weights/last.pt"),
 ])
 def test_unexpressible_option_is_an_error_naming_it(kw, option):
     with pytest.raises(ConfigError) as e:

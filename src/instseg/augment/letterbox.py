@@ -2,7 +2,7 @@
 and letterboxed to the smallest ``stride``-multiple rectangle that holds the batch at ``imgsz``.
 
 Shapes are ``(height, width)`` pixels. Use the batches as a DataLoader ``batch_sampler`` and give the shapes
-to :class:`instseg.data.dataset.InstanceSegDataset` (``rect_shapes``).
+to :class:`instseg.augment.dataset.InstanceSegDataset` (``rect_shapes``).
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ class EngineTrainedBackend:
     requires: tuple[str, ...] = ("torch", "torchvision")
     install_hint: str = "torch and torchvision are required: pip install torch torchvision"
     foreign_kind: str = ""  # what describe() calls a framework file of this backend ("mmdet", ...)
+    foreign_prefix: str = ""  # where the framework's own module sits inside instseg's wrapper ("model.")
 
     # ------------------------------------------------------------------------------------------ contract
     def available(self) -> str | None:
@@ -150,7 +151,8 @@ class EngineTrainedBackend:
         for size in get_architecture(architecture).sizes:
             with torch.device("meta"):
                 model = build_model(architecture, size, nc)
-            own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+            p = self.foreign_prefix
+            own = {k[len(p):] if k.startswith(p) else k: tuple(v.shape) for k, v in model.state_dict().items()}
             if own == shapes or own == {k: shapes.get(k) for k in own} and set(shapes) <= set(own) | _aux(shapes):
                 return size
         valid = ", ".join(get_architecture(architecture).sizes)

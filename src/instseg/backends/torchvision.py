@@ -15,6 +15,7 @@ class TorchvisionBackend(EngineTrainedBackend):
     requires = ("torchvision",)
     install_hint = "torchvision is not installed: pip install torchvision"
     foreign_kind = "torchvision"
+    foreign_prefix = "model."  # instseg's MaskRCNNModel holds torchvision's MaskRCNN as .model
 
     def foreign_architecture(self, summary: PickleSummary) -> str | None:
         if MASK_LOGITS in summary.strings and summary.has_prefix("backbone.body."):

@@ -81,9 +81,6 @@ def check_expressible(cfg: TrainConfig) -> None:
                         f"box rule (w, h > 2 px); leave min_area at {DEFAULT_MIN_AREA}")
     if cfg.ema is False:
         problems.append("ema=False: Ultralytics' trainer always keeps an EMA; leave ema unset")
-    if getattr(cfg, "resume", None) is not None:
-        problems.append(f"resume={cfg.resume}: instseg does not resume Ultralytics runs yet; use "
-                        f"Ultralytics' own `yolo train resume model={cfg.resume}`")
     if cfg.pretrained_backbone:
         problems.append("pretrained_backbone=True: Ultralytics has no backbone-only weights; use --pretrained "
                         "(the whole COCO model)")

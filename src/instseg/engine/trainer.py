@@ -79,7 +79,7 @@ class Trainer:
     def _build_loader(self) -> None:
         import torch
 
-        from instseg.data.dataset import InstanceSegDataset, collate
+        from instseg.augment.dataset import InstanceSegDataset, collate
 
         cfg = self.cfg
         self.dataset = InstanceSegDataset(self.train_records, imgsz=cfg.imgsz, mask_stride=self.arch.mask_stride,

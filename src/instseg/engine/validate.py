@@ -17,7 +17,7 @@ def make_loader(records: Sequence[ImageRecord], *, imgsz: int, mask_stride: int,
     """A deterministic, letterboxing (no augmentation) DataLoader over ``records``."""
     import torch
 
-    from instseg.data.dataset import InstanceSegDataset, collate
+    from instseg.augment.dataset import InstanceSegDataset, collate
 
     ds = InstanceSegDataset(list(records), imgsz=imgsz, mask_stride=mask_stride, augment=None, train=False)
     return torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=False, num_workers=workers,

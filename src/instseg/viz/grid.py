@@ -81,7 +81,7 @@ def augment_grid(
 
     from instseg.config import AugmentConfig
     from instseg.data.checks import load_split
-    from instseg.data.dataset import InstanceSegDataset
+    from instseg.augment.dataset import InstanceSegDataset
     from instseg.data.yaml_config import load_data_yaml
 
     if n < 1:

@@ -11,7 +11,7 @@ from instseg.augment import geometry as G
 from instseg.augment.rasterize import rasterize_polygons
 from instseg.augment.targets import mask_box
 from instseg.config import AugmentConfig
-from instseg.data.dataset import ImageMeta, InstanceSegDataset, collate, worker_init_fn
+from instseg.augment.dataset import ImageMeta, InstanceSegDataset, collate, worker_init_fn
 from instseg.data.types import ImageRecord, Instance
 
 TRIANGLE = np.array([[10.5, 12.25], [80.0, 20.0], [30.0, 66.0]])
