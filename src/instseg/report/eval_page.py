@@ -55,7 +55,8 @@ def match_images(records: list[ImageRecord], results: list[dict], cat_to_cls: di
     return out
 
 
-def _card(e: EvalImage, report_dir: Path, names: list[str]) -> str:
+def eval_card(e: EvalImage, report_dir: Path, names: list[str], label: str = "") -> str:
+    """One image's card: thumbnail, overlay, caption (``label`` first, e.g. the run's name), details."""
     rec = e.record
     thumb = write_thumb(report_dir, rec.path, rec.width, rec.height)
     svg, gt_rows, gt_attrs, p_rows, p_attrs = [], [], [], [], []
@@ -88,7 +89,7 @@ def _card(e: EvalImage, report_dir: Path, names: list[str]) -> str:
               + table(["#", "class", "score", "IoU", "status at IoU 0.5"], p_rows, p_attrs, cls="pred-table"))
     return (f'<div class="card" data-classes="{classes}" data-ap="{fmt(e.match.ap50, ".4f")}" '
             f'data-image="{esc(rec.path.name)}">{thumb_block(thumb, "".join(svg))}'
-            f'<div class="cap"><b>{esc(rec.path.name)}</b> &middot; AP50 <b class="ap">{fmt(e.match.ap50)}</b>'
+            f'<div class="cap">{"<b>" + esc(label) + "</b> &middot; " if label else ""}<b>{esc(rec.path.name)}</b> &middot; AP50 <b class="ap">{fmt(e.match.ap50)}</b>'
             f' &middot; errors <b class="errs">{errs}</b> &middot; {len(e.gt)} gt</div>'
             f"<details><summary>details</summary>{detail}</details></div>")
 
@@ -114,7 +115,7 @@ def write_eval_pages(report_dir: Path, images: list[EvalImage], names: list[str]
     from instseg.io import atomic_write_text
 
     report_dir = Path(report_dir)
-    cards = {id(e): _card(e, report_dir, names) for e in images}
+    cards = {id(e): eval_card(e, report_dir, names) for e in images}
     colors = [class_color(k) for k in range(len(names))]
     n_pages = max(1, -(-len(images) // per_page))
     written: dict[str, list[str]] = {}
@@ -154,5 +155,5 @@ def image_summary(images: list[EvalImage]) -> dict:
             "mean_image_ap50": float(np.nanmean(aps)) if np.isfinite(aps).any() else math.nan}
 
 
-__all__ = ["EvalImage", "match_images", "write_eval_pages", "order_images", "image_summary", "DRAW_FLOOR",
+__all__ = ["EvalImage", "eval_card", "match_images", "write_eval_pages", "order_images", "image_summary", "DRAW_FLOOR",
            "DEFAULT_THR", "PER_PAGE", "ORDERS"]
