@@ -14,8 +14,10 @@ COLUMNS = ["epoch", "time", "train/loss", "lr/pg0", "lr/pg1", "lr/pg2", "metrics
            "train/loss_mask", "train/loss_cls"]
 
 
-def make_fake_run(run: Path, data: Path, *, seed: int = 0, found: float = 0.8, epochs: int = 3) -> dict:
-    """Write the run folder; returns {"tp": n, "fp": n, "missed": n} expected at score >= 0.25."""
+def make_fake_run(run: Path, data: Path, *, seed: int = 0, found: float = 0.8, epochs: int = 3,
+                  exact: bool = False) -> dict:
+    """Write the run folder; returns {"tp": n, "fp": n, "missed": n} expected at score >= 0.25 (exactly
+    so with ``exact``: found instances are predicted with their own mask, IoU 1)."""
     import cv2
 
     from instseg.data.masks import mask_to_rle, rle_to_mask
@@ -36,7 +38,7 @@ def make_fake_run(run: Path, data: Path, *, seed: int = 0, found: float = 0.8, e
                 continue
             rle = instance_to_rle(inst, rec.height, rec.width)
             if rng.random() < found:
-                m = cv2.dilate(rle_to_mask(rle), np.ones((3, 3), np.uint8))
+                m = rle_to_mask(rle) if exact else cv2.dilate(rle_to_mask(rle), np.ones((3, 3), np.uint8))
                 results.append({"image_id": rec.image_id, "category_id": inst.cls + 1,
                                 "score": float(rng.uniform(0.5, 1.0)), "segmentation": mask_to_rle(m)})
                 tp += 1

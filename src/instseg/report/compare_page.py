@@ -65,7 +65,7 @@ def _side_by_side(rep: Path, doc: dict, data: Path, names: list[str]) -> tuple[s
         per_run[run["name"]] = match_images(records, results, cat_to_cls, rep)
     rows = []
     for i, rec in enumerate(records):
-        cells = "".join(eval_card(per_run[run["name"]][i], rep, names_ds, label=run["name"]) for run in runs)
+        cells = "".join(eval_card(per_run[run["name"]][i], rep, names_ds, label=run["name"], prefix="") for run in runs)
         rows.append(f'<div class="side" data-image="{esc(rec.path.name)}">{cells}</div>')
     return "".join(rows), len(runs)
 

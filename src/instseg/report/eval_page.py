@@ -55,8 +55,9 @@ def match_images(records: list[ImageRecord], results: list[dict], cat_to_cls: di
     return out
 
 
-def eval_card(e: EvalImage, report_dir: Path, names: list[str], label: str = "") -> str:
-    """One image's card: thumbnail, overlay, caption (``label`` first, e.g. the run's name), details."""
+def eval_card(e: EvalImage, report_dir: Path, names: list[str], label: str = "", prefix: str = "../") -> str:
+    """One image's card: thumbnail, overlay, caption (``label`` first, e.g. the run's name), details;
+    ``prefix`` leads from the page to the report folder."""
     rec = e.record
     thumb = write_thumb(report_dir, rec.path, rec.width, rec.height)
     svg, gt_rows, gt_attrs, p_rows, p_attrs = [], [], [], [], []
@@ -88,7 +89,7 @@ def eval_card(e: EvalImage, report_dir: Path, names: list[str], label: str = "")
               + f"<h3>predictions ({len(e.preds)}; rows follow the score threshold)</h3>"
               + table(["#", "class", "score", "IoU", "status at IoU 0.5"], p_rows, p_attrs, cls="pred-table"))
     return (f'<div class="card" data-classes="{classes}" data-ap="{fmt(e.match.ap50, ".4f")}" '
-            f'data-image="{esc(rec.path.name)}">{thumb_block(thumb, "".join(svg))}'
+            f'data-image="{esc(rec.path.name)}">{thumb_block(thumb, "".join(svg), prefix)}'
             f'<div class="cap">{"<b>" + esc(label) + "</b> &middot; " if label else ""}<b>{esc(rec.path.name)}</b> &middot; AP50 <b class="ap">{fmt(e.match.ap50)}</b>'
             f' &middot; errors <b class="errs">{errs}</b> &middot; {len(e.gt)} gt</div>'
             f"<details><summary>details</summary>{detail}</details></div>")

@@ -20,10 +20,14 @@ from instseg.report.geometry import class_color
 REC_THRS = np.linspace(0.0, 1.0, 101)
 
 
-def _figure(w: float, h: float):
+def _figure(w: float, h: float, layout: str | None = "constrained"):
+    """A figure; ``layout=None`` for plain axes with fixed margins (constrained layout costs seconds of text
+    measuring on a many-panel figure)."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(w, h), dpi=100, layout="constrained")
+    fig = Figure(figsize=(w, h), dpi=100, layout=layout)
+    if layout is None:
+        fig.subplots_adjust(left=0.11, right=0.97, bottom=0.11, top=0.92, wspace=0.32, hspace=0.45)
     return fig
 
 
@@ -35,6 +39,7 @@ def save(fig, folder: Path, stem: str) -> dict[str, Path]:
     for ext in ("png", "svg"):
         buf = io.BytesIO()
         fig.savefig(buf, format=ext, dpi=110 if ext == "png" else None, metadata=_metadata(ext))
+        fig.set_layout_engine("none")  # the layout of the first save is kept: text is laid out once, not per file
         out[ext] = atomic_write(Path(folder) / f"{stem}.{ext}", lambda f: f.write(buf.getvalue()), binary=True)
     return out
 
@@ -71,7 +76,7 @@ def pr_data(arrays, names: Sequence[str]) -> dict:
 def pr_figure(curves: Mapping[str, Sequence[float]], mean: Sequence[float] | None, title: str,
               mean_label: str = "all classes"):
     """Precision over recall: one thin line per entry of ``curves`` (legend when at most 12), ``mean`` bold."""
-    fig = _figure(6.4, 4.8)
+    fig = _figure(6.4, 4.8, layout=None)
     ax = fig.add_subplot()
     many = len(curves) > 12
     for k, (name, prec) in enumerate(curves.items()):
@@ -104,7 +109,8 @@ def results_figure(rows: Sequence[Mapping[str, str]]):
     keys = [k for k in keys if not np.isnan(_col(rows, k)).all()] or ["train/loss"]
     cols = min(5, len(keys))
     nrows = math.ceil(len(keys) / cols)
-    fig = _figure(3.0 * cols, 2.4 * nrows)
+    fig = _figure(3.0 * cols, 2.4 * nrows, layout=None)
+    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.08, top=0.93)
     epochs = _col(rows, "epoch")
     for i, key in enumerate(keys):
         ax = fig.add_subplot(nrows, cols, i + 1)
@@ -119,7 +125,8 @@ def results_figure(rows: Sequence[Mapping[str, str]]):
 
 def lr_figure(rows: Sequence[Mapping[str, str]]):
     """Learning rate of each parameter group at the end of every epoch."""
-    fig = _figure(6.4, 3.6)
+    fig = _figure(6.4, 3.6, layout=None)
+    fig.subplots_adjust(left=0.14, bottom=0.15)
     ax = fig.add_subplot()
     epochs = _col(rows, "epoch")
     for g in range(3):
@@ -201,7 +208,7 @@ def heatmap_figure(matrix: np.ndarray, rows: Sequence[str], cols: Sequence[str],
 
 def scatter_figure(points: Sequence[tuple[str, float, float]], title: str, xlabel: str, ylabel: str):
     """Labelled points ``(label, x, y)``."""
-    fig = _figure(6.4, 4.4)
+    fig = _figure(6.4, 4.4, layout=None)
     ax = fig.add_subplot()
     for k, (label, x, y) in enumerate(points):
         ax.scatter([x], [y], s=60, color=class_color(k), zorder=3)
