@@ -7,7 +7,9 @@ which adds the report folder as an artifact and closes the loggers. Runs that in
 train (Ultralytics) get the same record after the fact: :func:`finish_run` replays their results.csv.
 
 * ``tensorboard``: event files in the run folder (the default, as before).
-* ``mlflow``: the tracking URI of ``MLFLOW_TRACKING_URI``, else a local file store ``./mlruns``; experiment
+* ``mlflow``: the tracking URI of ``MLFLOW_TRACKING_URI``, else a local store in the working directory:
+  ``sqlite:///mlflow.db`` with artifacts under ``./mlruns`` (MLflow 3 refuses its old plain-file store
+  unless ``MLFLOW_ALLOW_FILE_STORE=true``; a ``file:`` URI works with that set); experiment
   ``MLFLOW_EXPERIMENT_NAME`` or ``instseg``.
 * ``wandb``: project ``WANDB_PROJECT`` or ``instseg``; offline (files under the run folder, ``wandb sync``
   uploads them later) unless ``WANDB_MODE`` says otherwise or ``WANDB_API_KEY`` is set.
@@ -123,7 +125,7 @@ class MLflowLogger:
             from mlflow.tracking import MlflowClient
         except ImportError as e:
             raise InstsegError(f"--logger mlflow: mlflow is not installed; {INSTALL['mlflow']}") from e
-        uri = os.environ.get("MLFLOW_TRACKING_URI") or Path("mlruns").resolve().as_uri()
+        uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path('mlflow.db').resolve()}"
         self.client = MlflowClient(tracking_uri=uri)
         self.uri = uri
         if run_id is None:
