@@ -53,7 +53,7 @@ def gt_shape(inst: Instance, rec: ImageRecord, scale: float) -> GtShape:
 def thumb_block(thumb: Thumb, svg_inner: str, prefix: str = "../") -> str:
     """The thumbnail image (``prefix`` leads from the page to the report folder) under its SVG overlay."""
     w, h = thumb.width, thumb.height
-    return (f'<div class="thumb"><img src="{esc(prefix + thumb.rel)}" width="{w}" height="{h}" alt="">'
+    return (f'<div class="thumb" style="--w:{w}px"><img src="{esc(prefix + thumb.rel)}" width="{w}" height="{h}" alt="">'
             f'<svg viewBox="0 0 {w} {h}" width="{w}" height="{h}" xmlns="http://www.w3.org/2000/svg">'
             f"{svg_inner}</svg></div>")
 

@@ -28,8 +28,8 @@ main{padding:12px 16px}h2{font-size:16px;margin:18px 0 8px}
 .grid{display:flex;flex-wrap:wrap;gap:10px}
 .card{background:var(--card);border:1px solid var(--line);border-radius:6px;padding:6px;width:334px}
 .card:has(details[open]){width:100%}
-.thumb{position:relative;width:320px;max-width:100%}
-.card:has(details[open]) .thumb{width:min(960px,100%)}
+.thumb{position:relative;width:var(--w,320px);max-width:100%}
+.card:has(details[open]) .thumb{width:min(calc(var(--w) * 2),100%)}
 .thumb img,.thumb svg{display:block;width:100%;height:auto}
 .thumb svg{position:absolute;left:0;top:0}
 .cap{font-size:12px;color:var(--mut);margin-top:4px;overflow-wrap:anywhere}
