@@ -12,7 +12,7 @@ from pathlib import Path
 from instseg.data.types import Finding, ImageRecord
 from instseg.report.cards import box_text, gt_shape, size_range, thumb_block
 from instseg.report.geometry import class_color, instance_color, label_anchor
-from instseg.report.html import esc, figure, fmt, legend, page, pager, table
+from instseg.report.html import esc, figure, legend, page, pager, table
 from instseg.report.thumbs import write_thumb
 
 PER_PAGE = 100

@@ -10,7 +10,6 @@ the accumulated precision arrays the PR curves are drawn from.
 
 from __future__ import annotations
 
-import math
 import shutil
 import time
 from dataclasses import dataclass, field
