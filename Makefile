@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 TORCH   := torch==2.14.1 torchvision==0.29.1
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup demo test test-fast bench clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -18,6 +18,12 @@ setup: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
+
+# The report tests drive Debian's chromium through playwright (its own browser download needs the network).
+browser: $(STAMP)
+	test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium) \
+		|| echo "chromium not installed (needs root: sudo apt-get install -y chromium); the browser tests skip"
+	$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/pip install -q playwright
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --durations=15

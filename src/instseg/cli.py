@@ -265,6 +265,9 @@ def train_cmd(
     copy_paste: Optional[float] = typer.Option(None, "--copy-paste", help="Copy-paste fraction (default 0.0)."),
     degrees: Optional[float] = typer.Option(None, "--degrees", help="Rotation range +/- degrees (default 0)."),
     fliplr: Optional[float] = typer.Option(None, "--fliplr", help="Horizontal flip probability (default 0.5)."),
+    no_report: bool = typer.Option(False, "--no-report", help="Do not write the run's HTML report at the end."),
+    logger: Optional[list[str]] = typer.Option(
+        None, "--logger", help="tensorboard (default), mlflow, wandb; repeat or comma-separate (none: off)."),
     overrides: Optional[list[str]] = typer.Argument(
         None, metavar="[KEY=VALUE]...",
         help="Any other setting, Ultralytics-style: every augmentation (hsv_h hsv_s hsv_v degrees translate scale "
@@ -287,6 +290,7 @@ def train_cmd(
                       pretrained_backbone=pretrained_backbone,
                       weights=weights, resume=resume, freeze=freeze, patience=patience, val_period=val_period,
                       best_metric=best_metric, max_det=max_det, quiet=quiet, dry_run=dry_run, schedule=sched,
+                      **({"loggers": _logger_names(logger)} if logger else {}),
                       augment=AugmentConfig(close_mosaic=close_mosaic))
     flags = {"augment.recipe": augment_recipe, "mosaic": mosaic, "mixup": mixup, "copy_paste": copy_paste,
              "degrees": degrees, "fliplr": fliplr}
@@ -296,6 +300,7 @@ def train_cmd(
         return
     result = api.train(cfg, resume_epochs=epochs if resume is not None else None)
     typer.echo(f"run folder: {result.run.root}  (best: {result.best}, last: {result.last})")
+    _finish_run(result.run.root, cfg, report=not no_report)  # report + loggers' final metrics (report section)
 
 
 _FOREIGN_HELP = "Architecture of a foreign checkpoint (MMDetection/torchvision file), when it is not inferred."
@@ -351,6 +356,53 @@ def _eval_weights_cmd(weights: Path, data: Optional[Path], split: str, device: s
     if out is not None:
         typer.echo(f"metrics written to {metrics.save(out)}")
 
+
+
+# ----------------------------------------------------------------------------------- report (issue 12)
+def _logger_names(values: Optional[list[str]]) -> list[str]:
+    from instseg.engine.loggers import parse_logger_names
+
+    return parse_logger_names(values or [])
+
+
+def _finish_run(run_root: Path, cfg, report: bool = True) -> None:
+    """End of `instseg train`: the HTML report, then the loggers' final metrics and report artifact; the
+    last line printed names the file to open."""
+    import os
+
+    from instseg.engine.loggers import finish_run
+
+    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 alone writes the report and closes loggers
+        return
+    index = None
+    if report and (Path(run_root) / "config.yaml").exists():
+        from instseg.report import write_run_report
+
+        index = write_run_report(run_root).index
+    finish_run(run_root, getattr(cfg, "loggers", ()), report_dir=index.parent if index else None)
+    if index is not None:
+        typer.echo(f"report: {index}")
+
+
+@app.command("report")
+def report_cmd(
+    target: Optional[Path] = typer.Argument(
+        None, help="A run folder (config.yaml) or a compare folder (compare.json).", show_default=False),
+    data: Optional[Path] = typer.Option(None, "--data", help="A data.yaml: its --split alone, or the dataset of TARGET."),
+    split: str = typer.Option("val", "--split", help="Split of --data for the dataset pages."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder of a dataset report (default work_dirs/reports/...)."),
+) -> None:
+    """Static HTML report: `instseg report RUN_DIR`, `instseg report COMPARE_DIR`, or
+    `instseg report --data data.yaml --split val`. Open the index.html it names; no server needed."""
+    import time
+
+    from instseg.report import build_report
+    from instseg.report.run_report import report_weight
+
+    t0 = time.perf_counter()
+    index = build_report(target, data=data, split=split, out=out)
+    typer.echo(f"{report_weight(index.parent):.1f} MB in {time.perf_counter() - t0:.1f} s")
+    typer.echo(f"report: {index}")
 
 
 # --------------------------------------------------------------------------------- viz (augmentation issue)

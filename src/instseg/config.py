@@ -197,6 +197,8 @@ class TrainConfig:
     """No progress bar (also the case without a TTY)."""
     dry_run: bool = False
     """Print the resolved configuration (and backend arguments) and exit."""
+    loggers: list[str] = field(default_factory=lambda: ["tensorboard"])
+    """Experiment loggers: any of tensorboard, mlflow, wandb (instseg.engine.loggers); [] = none."""
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 

@@ -252,8 +252,13 @@ def train(cfg: TrainConfig, run: RunDir) -> TrainResult:
         args = {"resume": str(cfg.resume), **{k: args[k] for k in RESUME_OVERRIDES if k in args}}
     else:
         model = load_yolo(model_source(cfg))
+    from ultralytics.utils import SETTINGS
+
+    from instseg.engine.loggers import scoped_setting
+
     try:
-        model.train(trainer=make_trainer_class(FITNESS_KEYS[cfg.best_metric]), **args)
+        with scoped_setting(SETTINGS, "tensorboard", "tensorboard" in cfg.loggers):  # this run only, not saved
+            model.train(trainer=make_trainer_class(FITNESS_KEYS[cfg.best_metric]), **args)
     except (FileNotFoundError, RuntimeError, ValueError, AssertionError, SyntaxError) as e:
         log.debug("Ultralytics training failed", exc_info=True)
         raise TrainingError(f"Ultralytics training on {cfg.data} failed: {type(e).__name__}: {e} (run folder "

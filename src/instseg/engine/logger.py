@@ -78,18 +78,16 @@ class TrainLogger:
     """results.csv + TensorBoard + console, on the main process only (``enabled=False`` elsewhere)."""
 
     def __init__(self, run_root: Path, loss_names: list[str], *, quiet: bool = False, enabled: bool = True,
-                 tensorboard: bool = True):
+                 tensorboard: bool = True, loggers=("tensorboard",), params: dict | None = None):
         self.enabled = enabled
         self.quiet = quiet or not sys.stderr.isatty()
         self.csv = ResultsCSV(Path(run_root) / "results.csv", loss_names)
-        self.writer = None
-        if enabled and tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
+        self.loggers = None  # instseg.engine.loggers.LoggerSet: TensorBoard, MLflow, W&B
+        self._step = 0
+        if enabled:
+            from instseg.engine.loggers import open_loggers
 
-                self.writer = SummaryWriter(log_dir=str(run_root))
-            except ImportError:  # tensorboard is a dependency, but keep training if it is broken
-                self.writer = None
+            self.loggers = open_loggers([n for n in loggers if tensorboard or n != "tensorboard"], run_root, params)
 
     def set_loss_names(self, loss_names: list[str]) -> None:
         """The model's loss terms (known after its first batch) fix the trailing results.csv columns."""
@@ -105,18 +103,16 @@ class TrainLogger:
 
     def scalar(self, name: str, value: float, step: int) -> None:
         """One TensorBoard point (e.g. the loss of every iteration); nothing without a writer."""
-        if self.enabled and self.writer is not None:
-            self.writer.add_scalar(name, value, step)
+        if self.enabled and self.loggers is not None:
+            self.loggers.log_metrics({name: value}, step)
 
     def log_epoch(self, row: dict, step: int) -> None:
         if not self.enabled:
             return
         self.csv.append(row)
-        if self.writer is not None:
-            for k, v in row.items():
-                if k not in ("epoch",) and isinstance(v, (int, float)) and not (isinstance(v, float) and math.isnan(v)):
-                    self.writer.add_scalar(k, v, step)
-            self.writer.flush()
+        self._step = step
+        if self.loggers is not None:
+            self.loggers.log_metrics({k: v for k, v in row.items() if k not in ("epoch", "epochs")}, step)
         self.echo(summary_line(row))
 
     def echo(self, text: str) -> None:
@@ -124,8 +120,9 @@ class TrainLogger:
             print(text, file=sys.stderr, flush=True)
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+        """Training is over: final metrics to the loggers; MLflow/W&B stay open for ``finish_run``."""
+        if self.loggers is not None:
+            self.loggers.end_training(self._step)
 
 
 def summary_line(row: dict) -> str:

@@ -56,7 +56,8 @@ class Trainer:
         if run is None:
             run = D.broadcast_object(S.make_run_dir(cfg) if self.info.is_main else None, self.info)
         self.run = run.make() if self.info.is_main else run
-        self.log = TrainLogger(self.run.root, [], quiet=cfg.quiet, enabled=self.info.is_main)
+        self.log = TrainLogger(self.run.root, [], quiet=cfg.quiet, enabled=self.info.is_main, loggers=cfg.loggers,
+                               params=to_dict(cfg))
         S.seed_everything(cfg.seed + self.info.rank, cfg.deterministic)
 
         from instseg.models.registry import get_architecture

@@ -127,6 +127,8 @@ class TypeMetrics:
     ARl: float
     per_class: dict[str, float] = field(default_factory=dict)  # class name -> AP50-95, NaN without GT
     per_class_ap50: dict[str, float] = field(default_factory=dict)  # class name -> AP50
+    arrays: EvalArrays | None = field(default=None, repr=False, compare=False)  # what accumulate() left
+    """The engine's accumulated precision/recall arrays (PR curves read them); None when read from JSON."""
 
     @classmethod
     def from_arrays(cls, arrays: EvalArrays, names: dict[int, str]) -> TypeMetrics:
@@ -138,6 +140,7 @@ class TypeMetrics:
             **summarize(arrays),
             per_class={n: float(v) for n, v in zip(labels, ap, strict=True)},
             per_class_ap50={n: float(v) for n, v in zip(labels, ap50, strict=True)},
+            arrays=arrays,
         )
 
     def summary(self) -> dict[str, float]:
