@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 
-def run_cli(argv: list[str], capsys) -> tuple[int, str]:
+def run_cli(argv: list[str], capfd) -> tuple[int, str]:
     from instseg.cli import main
 
     old = sys.argv
@@ -22,7 +22,7 @@ def run_cli(argv: list[str], capsys) -> tuple[int, str]:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     finally:
         sys.argv = old
-    captured = capsys.readouterr()
+    captured = capfd.readouterr()
     return code, captured.out + captured.err
 
 
@@ -100,9 +100,9 @@ CASES = [
 
 
 @pytest.mark.parametrize("argv,codes,expected", [pytest.param(a, c, e, id=i) for i, a, c, e in CASES])
-def test_wrong_invocation_is_one_clear_line(argv, codes, expected, files, demo_data_module, capsys):
+def test_wrong_invocation_is_one_clear_line(argv, codes, expected, files, demo_data_module, capfd):
     argv = [a.replace(D, str(demo_data_module)).replace(F, str(files)) for a in argv]
-    code, out = run_cli(argv, capsys)
+    code, out = run_cli(argv, capfd)
     assert "Traceback" not in out, out
     assert code in codes, f"exit {code}:\n{out}"
     lines = [line for line in out.splitlines() if all(s.lower() in line.lower() for s in expected)]
