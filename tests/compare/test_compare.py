@@ -120,7 +120,7 @@ def test_compare_two_tiny_architectures_end_to_end(tmp_path, demo, monkeypatch, 
     for e in entries:
         assert (e.root / "metrics.json").is_file() and e.root.parent == out
     doc = compare(entries, out, protocol={"imgsz": 64, "epochs": 1}, device="cpu", samples=200, seed=0,
-                  latency_iters=2, latency_warmup=1, progress=lambda *a: None)
+                  latency_iters=8, latency_warmup=1, progress=lambda *a: None)
     saved = json.loads((out / "compare.json").read_text())
     assert saved["schema"] == "instseg.compare/1" and len(saved["runs"]) == 2 and saved["failed"] == []
     assert saved["protocol"]["gt_sha256"] == doc["protocol"]["gt_sha256"]

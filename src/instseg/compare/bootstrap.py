@@ -101,7 +101,12 @@ def per_image_eval(gt: dict, results: list[dict], iou_type: str = "segm") -> Per
         else:
             m = ig = np.zeros((n_thr, 0), dtype=bool)
             image = np.zeros(0, dtype=np.int64)
-        cats.append(CategoryEval(image=image, tp=m & ~ig, fp=~m & ~ig, n_gt=n_gt))
+        tp, fp = m & ~ig, ~m & ~ig
+        hits = np.flatnonzero(tp.any(axis=0))
+        keep = int(hits[-1]) + 1 if hits.size else min(1, image.size)
+        # detections after the last true positive cannot change the interpolated precision (recall stops
+        # growing there and the envelope only looks right), so they are dropped: the same AP, less work
+        cats.append(CategoryEval(image=image[:keep], tp=tp[:, :keep], fp=fp[:, :keep], n_gt=n_gt))
     return PerImageEval(image_ids=image_ids, cat_ids=list(p.catIds), cats=cats)
 
 
@@ -115,25 +120,39 @@ def _precision(cat: CategoryEval, weights: np.ndarray) -> np.ndarray:
     if n_det:
         w = weights[:, cat.image]  # [B, D]
         tp = np.cumsum(w[:, None, :] * cat.tp[None], axis=2)  # [B, T, D]
-        fp = np.cumsum(w[:, None, :] * cat.fp[None], axis=2)
+        if (cat.tp | cat.fp).all():  # nothing ignored: false positives are the rest of the running count
+            fp = np.cumsum(w, axis=1)[:, None, :] - tp
+        else:
+            fp = np.cumsum(w[:, None, :] * cat.fp[None], axis=2)
         with np.errstate(divide="ignore", invalid="ignore"):
             rc = tp / npig[:, None, None]
         pr = tp / (tp + fp + np.spacing(1))
         pr = np.maximum.accumulate(pr[..., ::-1], axis=2)[..., ::-1]  # precision envelope
-        # a row-wise searchsorted(rc, REC_THRS, 'left'), exact: rank each rc among the thresholds (how many
-        # are <= it; non-decreasing along a row), offset the integer ranks per row, search once for all rows
-        rows = n_b * n_thr
-        rank = np.searchsorted(REC_THRS, np.nan_to_num(rc.reshape(rows, n_det), nan=0.0, posinf=1.0), side="right")
-        offset = (len(REC_THRS) + 1) * np.arange(rows)[:, None]
-        want = np.arange(1, len(REC_THRS) + 1)[None, :] + offset
-        pos = np.searchsorted((rank + offset).ravel(), want.ravel(), side="left").reshape(rows, -1)
-        pos -= (np.arange(rows) * n_det)[:, None]
+        # a row-wise searchsorted(rc, REC_THRS, 'left'), exact and linear: rank each rc among the thresholds
+        # (how many are <= it, non-decreasing along a row); the first index whose rank exceeds j is the count
+        # of entries ranked <= j, a per-row histogram's cumulative sum
+        rows, n_r = n_b * n_thr, len(REC_THRS)
+        rank = _rank(np.nan_to_num(rc.reshape(rows, n_det), nan=0.0, posinf=1.0))
+        hist = np.bincount((rank + (n_r + 1) * np.arange(rows)[:, None]).ravel(), minlength=rows * (n_r + 1))
+        pos = np.cumsum(hist.reshape(rows, n_r + 1), axis=1)[:, :n_r]
         valid = pos < n_det
         pr_flat = pr.reshape(rows, n_det)
         vals = np.where(valid, np.take_along_axis(pr_flat, np.minimum(pos, n_det - 1), axis=1), 0.0)
         out = vals.reshape(n_b, n_thr, -1)
     out[npig == 0] = np.nan
     return out
+
+
+_THR_PAD = np.append(REC_THRS, np.inf)
+
+
+def _rank(rc: np.ndarray) -> np.ndarray:
+    """For recall values in [0, 1]: how many of REC_THRS are <= each (what searchsorted(REC_THRS, rc,
+    'right') gives), from a first guess floor(100 rc) + 1 corrected by exact comparisons."""
+    r = np.minimum(np.floor(rc * 100.0).astype(np.int64) + 1, len(REC_THRS))
+    r += _THR_PAD[r] <= rc
+    r -= REC_THRS[r - 1] > rc
+    return r
 
 
 def accumulate(ev: PerImageEval, weights: np.ndarray, chunk: int = 64) -> dict[str, np.ndarray]:
