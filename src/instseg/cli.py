@@ -424,6 +424,58 @@ def viz_augment_cmd(
     typer.echo(f"wrote {augment_grid(data, out, n=n, split=split, imgsz=imgsz, seed=seed, recipe=recipe)}")
 
 
+# ------------------------------------------------------------------------------------- compare (issue 11)
+@app.command("compare")
+def compare_cmd(
+    run_dirs: Optional[list[Path]] = typer.Argument(None, help="Existing run folders to put side by side."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Train mode: the dataset's data.yaml."),
+    arch: Optional[list[str]] = typer.Option(None, "--arch", "-a", help="Train mode: ARCH:SIZE (repeat), e.g. -a yolo11-seg:n."),
+    epochs: int = typer.Option(100, "--epochs", help="Epochs for every entry."),
+    imgsz: int = typer.Option(640, "--imgsz", help="Image size for every entry (and for timing)."),
+    batch: Optional[int] = typer.Option(None, "--batch", help="Batch size for every entry (default: each size's)."),
+    schedule: str = typer.Option("ultralytics", "--schedule", help="Schedule recipe for every entry."),
+    augment: str = typer.Option("ultralytics", "--augment", help="Augmentation recipe for every entry."),
+    seeds: Optional[list[int]] = typer.Option(None, "--seeds", help="Train each entry once per seed (repeat)."),
+    device: str = typer.Option("", "--device", help="cpu or 0: training, scoring and timing device."),
+    workers: int = typer.Option(4, "--workers", help="DataLoader workers per training run."),
+    out: Path = typer.Option(Path("work_dirs/compare/exp"), "--out", help="Compare folder (run folders inside)."),
+    samples: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples of the val images (0 = off)."),
+    bootstrap_seed: int = typer.Option(0, "--bootstrap-seed", help="Seed of the resamples."),
+    latency_iters: int = typer.Option(20, "--latency-iters", help="Val images timed per entry (0 = no timing)."),
+    latency_warmup: int = typer.Option(3, "--latency-warmup", help="Warm-up images before timing."),
+) -> None:
+    """Train several architectures under one protocol, or collect finished runs, and score them with one
+    evaluator on one ground truth: `instseg compare --data data.yaml -a yolo11-seg:n -a rtmdet-ins:tiny --epochs 50`
+    or `instseg compare work_dirs/a/exp work_dirs/b/exp`."""
+    from instseg.compare.report import render_table
+    from instseg.compare.runner import Protocol, collect_entries, compare, train_entries
+
+    if run_dirs and (arch or data):
+        raise typer.BadParameter("give run folders, or --data with -a entries, not both", param_hint="RUN_DIRS")
+    if run_dirs:
+        entries = collect_entries(list(run_dirs))
+        cfg = entries[0].cfg
+        proto = {"mode": "collect", "imgsz": cfg.imgsz, "epochs": sorted({e.cfg.epochs for e in entries}),
+                 "schedule": sorted({str(e.cfg.schedule.recipe) for e in entries}),
+                 "augment": sorted({e.cfg.augment.recipe for e in entries}), "split": "val"}
+    else:
+        if data is None or not arch:
+            raise typer.BadParameter("give --data and at least one -a ARCH:SIZE (or existing run folders)",
+                                     param_hint="'--data' / '-a'")
+        p = Protocol(data=data, epochs=epochs, imgsz=imgsz, batch=batch, schedule=schedule, augment=augment,
+                     device=device, seeds=list(seeds or [0]), workers=workers)
+        entries = train_entries(list(arch), p, out, progress=typer.echo)
+        proto = {"mode": "train", "imgsz": imgsz, "epochs": epochs, "batch": batch, "schedule": schedule,
+                 "augment": augment, "seeds": p.seeds, "entries": list(arch), "split": "val"}
+    doc = compare(entries, out, protocol=proto, device=device, samples=max(samples, 1), seed=bootstrap_seed,
+                  latency_iters=latency_iters, latency_warmup=latency_warmup, progress=typer.echo)
+    typer.echo(render_table(doc))
+    typer.echo(f"wrote {out / 'compare.json'} and {out / 'compare.csv'}")
+    if doc.get("failed"):
+        raise typer.Exit(1)
+# --------------------------------------------------------------------------------- end compare (issue 11)
+
+
 def main() -> None:
     try:
         app()

@@ -1,0 +1,147 @@
+"""``instseg compare`` end to end on generated data (train, score, latency, bootstrap, table, JSON, resume),
+and its bad inputs: an unknown -a, a run folder without metrics, runs on different ground truth, a failing
+entry."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from instseg.compare.runs import CompareError, Entry, check_same_ground_truth, read_run
+from instseg.compare.runner import Protocol, parse_spec, train_entries
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    from instseg.data.demo import make_demo_dataset
+
+    return make_demo_dataset(tmp_path_factory.mktemp("cmp"), n_train=4, n_val=3, imgsz=96, seed=1)
+
+
+def _fake_run(root: Path, data: Path, metrics: dict | None = None) -> Path:
+    from instseg.config import TrainConfig, save_yaml
+
+    root.mkdir(parents=True)
+    save_yaml(TrainConfig(data=data, architecture="solov2", model="nano", epochs=1, imgsz=64), root / "config.yaml")
+    if metrics is not None:
+        (root / "metrics.json").write_text(json.dumps(metrics))
+    return root
+
+
+def _cli(monkeypatch, capsys, *args) -> tuple[int, str]:
+    from instseg import cli
+
+    monkeypatch.setattr(sys, "argv", ["instseg", "compare", *args])
+    with pytest.raises(SystemExit) as e:
+        cli.main()
+    return e.value.code, capsys.readouterr().err
+
+
+def test_unknown_architecture_and_size_are_refused_before_training(tmp_path, monkeypatch, capsys):
+    from instseg.config import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown architecture 'nope'.*valid:"):
+        parse_spec("nope:n")
+    with pytest.raises(ConfigError, match="has no size 'huge'"):
+        parse_spec("solov2:huge")
+    assert parse_spec("solov2") == ("solov2", "nano") or parse_spec("solov2")[0] == "solov2"
+    code, err = _cli(monkeypatch, capsys, "--data", str(tmp_path / "d.yaml"), "-a", "rtmdet-ins:tiny", "-a", "nope:x",
+                     "--out", str(tmp_path / "out"))
+    assert code == 1 and "unknown architecture 'nope'" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # nothing trained
+
+
+def test_run_folder_without_metrics_is_refused(tmp_path, demo, monkeypatch, capsys):
+    run = _fake_run(tmp_path / "unfinished", demo)
+    with pytest.raises(CompareError, match="no metrics.json"):
+        read_run(run)
+    code, err = _cli(monkeypatch, capsys, str(run), str(tmp_path / "missing"))
+    assert code == 1 and "no metrics.json" in err and len(err.strip().splitlines()) == 1
+
+
+def test_runs_on_different_ground_truth_are_refused(tmp_path, demo):
+    from instseg.data.demo import make_demo_dataset
+
+    other = make_demo_dataset(tmp_path / "other", n_train=4, n_val=3, imgsz=96, seed=2)
+    a = read_run(_fake_run(tmp_path / "a", demo, {}))
+    b = read_run(_fake_run(tmp_path / "b", other, {}))
+    same = read_run(_fake_run(tmp_path / "c", demo, {}))
+    gt = check_same_ground_truth([a, same])
+    assert len(gt.sha256) == 64 and len(gt.gt["images"]) == 3
+    with pytest.raises(CompareError, match="different ground truth"):
+        check_same_ground_truth([a, same, b])
+    stale = read_run(_fake_run(tmp_path / "d", demo, {"gt_sha256": "0" * 64}))
+    with pytest.raises(CompareError, match="dataset changed"):
+        check_same_ground_truth([a, stale])
+
+
+def test_gt_hash_ignores_layout_not_content(demo):
+    from instseg.evaluation.gt_hash import gt_sha256
+    from instseg.compare.runs import ground_truth
+
+    gt = ground_truth(demo).gt
+    shuffled = {**gt, "images": [dict(i, file_name="/elsewhere/" + i["file_name"]) for i in reversed(gt["images"])],
+                "info": {}}
+    assert gt_sha256(shuffled) == gt_sha256(gt)
+    changed = {**gt, "annotations": [dict(gt["annotations"][0], category_id=99), *gt["annotations"][1:]]}
+    assert gt_sha256(changed) != gt_sha256(gt)
+
+
+def test_a_failing_entry_does_not_stop_the_others(tmp_path, demo, monkeypatch):
+    from instseg import api
+
+    calls = []
+
+    def fake_train(cfg, resume_epochs=None):
+        calls.append(cfg.architecture)
+        raise RuntimeError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr(api, "train", fake_train)
+    entries = train_entries(["rtmdet-ins:tiny", "solov2:nano"], Protocol(data=demo, epochs=1, imgsz=64),
+                            tmp_path / "out", progress=lambda *a: None)
+    assert calls == ["rtmdet-ins", "solov2"]
+    assert [e.error for e in entries] == ["RuntimeError: CUDA out of memory (simulated)"] * 2
+
+
+@pytest.mark.slow
+def test_compare_two_tiny_architectures_end_to_end(tmp_path, demo, monkeypatch, capsys):
+    from instseg import api
+    from instseg.compare.report import render_table
+    from instseg.compare.runner import compare
+
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "cmp"
+    p = Protocol(data=demo, epochs=1, imgsz=64, batch=2, device="cpu", workers=0)
+    entries = train_entries(["rtmdet-ins:tiny", "solov2:nano"], p, out, progress=lambda *a: None)
+    assert [e.error for e in entries] == [None, None], [e.error for e in entries]
+    for e in entries:
+        assert (e.root / "metrics.json").is_file() and e.root.parent == out
+    doc = compare(entries, out, protocol={"imgsz": 64, "epochs": 1}, device="cpu", samples=200, seed=0,
+                  latency_iters=8, latency_warmup=1, progress=lambda *a: None)
+    saved = json.loads((out / "compare.json").read_text())
+    assert saved["schema"] == "instseg.compare/1" and len(saved["runs"]) == 2 and saved["failed"] == []
+    assert saved["protocol"]["gt_sha256"] == doc["protocol"]["gt_sha256"]
+    for run in saved["runs"]:
+        metrics = json.loads((out / run["run_dir"] / "metrics.json").read_text())
+        assert run["metrics"]["segm"]["mAP"] == pytest.approx(metrics["segm_mAP"] or 0.0, abs=1e-9)
+        lo, hi = run["ci"]["segm_mAP"]
+        assert lo <= hi and 0.0 <= lo <= 1.0
+        assert run["params"] > 1e5 and run["latency_ms"] > 0 and run["peak_rss_mb"] > 50
+        assert len(run["pr"]["segm"]["recall"]) == 101
+    assert len(saved["pairwise"]) == 1 and 0.0 <= saved["pairwise"][0]["p_a_greater"] <= 1.0
+    rows = (out / "compare.csv").read_text().splitlines()
+    assert rows[0].startswith("name,architecture") and len(rows) == 3
+    table = render_table(saved)
+    assert "rtmdet-ins-tiny" in table and "solov2-nano" in table and "P(row's mask mAP > column's)" in table
+
+    # the same command again: nothing is retrained
+    monkeypatch.setattr(api, "train", lambda *a, **k: pytest.fail("a finished entry was retrained"))
+    again = train_entries(["rtmdet-ins:tiny", "solov2:nano"], p, out, progress=lambda *a: None)
+    assert [e.resumed for e in again] == [True, True]
+    # another protocol in the same folder is refused, not mixed in
+    other = train_entries(["solov2:nano"], Protocol(data=demo, epochs=3, imgsz=64, device="cpu"), out,
+                          progress=lambda *a: None)
+    assert "another protocol" in other[0].error and "epochs 1 vs 3" in other[0].error
