@@ -53,11 +53,7 @@ def load_records(data: Path, split: str, log=print) -> list[ImageRecord]:
     """The checked records of one split of ``data`` (a data.yaml); problems are reported, fatal ones raise."""
     from instseg.data.checks import load_split
 
-    if data is None:
-        raise DatasetError("no dataset: pass --data path/to/data.yaml")
-    if Path(data).suffix.lower() == ".json":
-        raise DatasetError(f"{data}: training reads a YOLO data.yaml; convert COCO JSON first with "
-                           f"`instseg convert coco2yolo {data} --images DIR --out DIR`")
+    check_data_yaml(data)
     records, findings = load_split(Path(data), split)
     bad = [f for f in findings if f.severity in (Severity.ERROR, Severity.FATAL)]
     for f in bad[:5]:
@@ -69,9 +65,20 @@ def load_records(data: Path, split: str, log=print) -> list[ImageRecord]:
     return records
 
 
+def check_data_yaml(data: Path | None) -> None:
+    """DatasetError naming the fix when ``data`` is not a data.yaml training can read (none, a COCO JSON)."""
+    if data is None:
+        raise DatasetError("no dataset: pass --data path/to/data.yaml")
+    if Path(data).suffix.lower() == ".json":
+        raise DatasetError(f"{data}: training reads a YOLO data.yaml; convert the COCO JSON first with "
+                           f"`instseg convert coco2yolo --coco {data} --images DIR --out DIR` and pass the "
+                           "data.yaml it writes")
+
+
 def dataset_names(data: Path) -> list[str]:
     from instseg.data.yaml_config import load_data_yaml
 
+    check_data_yaml(data)
     return load_data_yaml(Path(data)).names
 
 
