@@ -485,6 +485,14 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.secho("interrupted", err=True)
         sys.exit(130)
+    except Exception as e:  # a bug, not a user error: still one line, the traceback only on request
+        import os
+
+        if os.environ.get("INSTSEG_DEBUG"):
+            raise
+        typer.secho(f"error: internal error {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
+                    "(please report it; rerun with INSTSEG_DEBUG=1 for the traceback)", fg=typer.colors.RED, err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
