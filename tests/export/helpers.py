@@ -22,6 +22,34 @@ def _spread(conv, std: float, bias: float | None = None) -> None:
             conv.bias.fill_(bias)
 
 
+def _demo_batch(imgsz: int, n: int = 3):
+    """The first ``n`` demo images of :func:`write_images` (uncropped), uint8 [n,3,imgsz,imgsz]."""
+    import torch
+
+    from instseg.data.demo import make_demo_image
+
+    return torch.stack([torch.from_numpy(np.ascontiguousarray(make_demo_image(np.random.default_rng([0, i]), imgsz)[0]))
+                        .permute(2, 0, 1) for i in range(n)])
+
+
+def _calibrate_bn(module, x) -> None:
+    """BatchNorm running statistics of one batch ``x`` through ``module``, as a trained network has them;
+    variances floored at their mean, so no near-empty channel amplifies rounding errors (a random network
+    with BN statistics (0, 1) is chaotic: 1e-4 relative differences between runtimes, none after this)."""
+    import torch
+
+    bns = [m for m in module.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = 1.0
+    module.train()
+    with torch.no_grad():
+        module(x)
+        for bn in bns:
+            bn.running_var.clamp_(min=float(bn.running_var.mean()))
+    module.eval()
+
+
 def _calibrate(model, imgsz: int, layers: dict) -> None:
     """Rescale each conv of ``layers`` {conv: (target std of its output, bias)} so that, on a demo image,
     its output spreads with that std around that bias."""
@@ -29,18 +57,8 @@ def _calibrate(model, imgsz: int, layers: dict) -> None:
 
     from instseg.data.demo import make_demo_image
 
-    x = torch.stack([torch.from_numpy(np.ascontiguousarray(make_demo_image(np.random.default_rng([0, i]), imgsz)[0]))
-                     .permute(2, 0, 1) for i in range(3)])
-    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    for bn in bns:  # running statistics of these images, as a trained network has (momentum 1: one batch)
-        bn.reset_running_stats()
-        bn.momentum = 1.0
-    model.train()
-    with torch.no_grad():
-        model(x)
-        for bn in bns:  # no near-empty channel whose tiny variance would amplify rounding errors
-            bn.running_var.clamp_(min=float(bn.running_var.mean()))
-    model.eval()
+    x = _demo_batch(imgsz)
+    _calibrate_bn(model, x)
     seen: dict = {}
     hooks = [conv.register_forward_hook(lambda mod, i, o: seen.setdefault(mod, []).append(o)) for conv in layers]
     with torch.no_grad():
@@ -80,12 +98,36 @@ def biased_model(arch: str, size: str, nc: int, imgsz: int, seed: int = 0):
         _spread(head.conv_cls, 0.05, -1.5)
         _spread(head.conv_kernel, 0.2)
     elif arch == "maskrcnn":
+        _calibrate_bn(model.model.backbone, model.model.transform.normalize(_demo_batch(imgsz).float() / 255))
         rh = model.model.roi_heads
         _spread(rh.box_predictor.cls_score, 0.05, 0.0)
         with torch.no_grad():
             rh.box_predictor.cls_score.bias[0] = -2.0  # background less likely: foreground detections
         _spread(rh.mask_predictor.mask_fcn_logits, 0.5)
     return model.eval()
+
+
+def biased_yolo(path: Path) -> Path:
+    """A random-init YOLO11n-seg (80 classes, as its YAML builds it) saved by Ultralytics, its class-logit
+    biases raised so detections exist."""
+    import torch
+
+    from instseg.backends.ultralytics import configure_offline
+
+    configure_offline(quiet=True)
+    from ultralytics import YOLO
+
+    torch.manual_seed(0)
+    yolo = YOLO("yolo11n-seg.yaml", task="segment")
+    _calibrate_bn(yolo.model, _demo_batch(160).float() / 255)
+    for p in yolo.model.parameters():
+        p.requires_grad_(False)
+    with torch.no_grad():
+        for branch in yolo.model.model[-1].cv3:
+            branch[-1].weight.normal_(0.0, 0.05)
+            branch[-1].bias.fill_(-2.0)
+    yolo.save(path)
+    return path
 
 
 def write_checkpoint(model, arch: str, size: str, names: list[str], imgsz: int, path: Path) -> Path:

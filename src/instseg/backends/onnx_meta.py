@@ -144,7 +144,7 @@ def instseg_metadata(props: dict[str, str]) -> dict:
             out[name] = json.loads(value)
         elif name in ("dynamic", "half"):
             out[name] = value.lower() == "true"
-        elif name in ("imgsz", "batch"):
+        elif name in ("imgsz", "batch", "mask_stride", "opset"):
             out[name] = int(value)
         else:
             out[name] = value

@@ -38,8 +38,9 @@ def export_yolo(weights: Path, out: Path, *, imgsz: int | None, dynamic: bool, h
         local = Path(tmp) / Path(weights).name
         shutil.copyfile(weights, local)
         try:
-            produced = load_yolo(local).export(format="onnx", imgsz=imgsz, dynamic=dynamic, half=half,
-                                               opset=opset, simplify=False, device=device or "cpu", verbose=False)
+            kw = {"half": True} if half else {}  # Ultralytics warns that 'half' is deprecated whenever it is passed
+            produced = load_yolo(local).export(format="onnx", imgsz=imgsz, dynamic=dynamic, opset=opset,
+                                               simplify=False, device=device or "cpu", verbose=False, **kw)
         except Exception as e:  # Ultralytics raises plain exceptions for every failure
             raise WeightsError(f"{weights}: Ultralytics' ONNX export failed: {type(e).__name__}: {e}") from e
         meta = {"kind": "ultralytics", "architecture": info["architecture"], "model": info["size"],
