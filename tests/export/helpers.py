@@ -164,8 +164,24 @@ def mask_iou(a: dict, b: dict) -> float:
     return 1.0 if union == 0 else float((ma & mb).sum() / union)
 
 
+def _match(r, e) -> list[int]:
+    """For each reference instance, the exported instance it corresponds to: the same index when the two
+    orders agree, else the unused one of the same label closest in score, then box (two detections whose
+    scores differ by ~1e-6 may swap places between runtimes; that is not a difference in the model)."""
+    if np.array_equal(r.labels, e.labels) and np.abs(r.scores - e.scores).max() <= TOL_SCORE:
+        return list(range(len(r)))
+    free, out = set(range(len(e))), []
+    for k in range(len(r)):
+        cand = [j for j in free if e.labels[j] == r.labels[k]] or list(free)
+        j = min(cand, key=lambda j: (round(abs(float(e.scores[j] - r.scores[k])) / TOL_SCORE),
+                                     float(np.abs(e.boxes[j] - r.boxes[k]).max())))
+        free.discard(j)
+        out.append(j)
+    return out
+
+
 def compare(reference: list, exported: list) -> dict:
-    """Worst differences between two prediction lists of the same images (instances in the same order)."""
+    """Worst differences between two prediction lists of the same images, instance by instance."""
     stats = {"images": len(reference), "detections": 0, "count_mismatch": 0, "box_px": 0.0, "score": 0.0,
              "label_mismatch": 0, "min_mask_iou": 1.0}
     assert len(reference) == len(exported)
@@ -177,10 +193,12 @@ def compare(reference: list, exported: list) -> dict:
         stats["detections"] += len(r)
         if not len(r):
             continue
-        stats["box_px"] = max(stats["box_px"], float(np.abs(r.boxes - e.boxes).max()))
-        stats["score"] = max(stats["score"], float(np.abs(r.scores - e.scores).max()))
-        stats["label_mismatch"] += int((r.labels != e.labels).sum())
-        stats["min_mask_iou"] = min([stats["min_mask_iou"]] + [mask_iou(a, b) for a, b in zip(r.masks, e.masks)])
+        j = _match(r, e)
+        stats["box_px"] = max(stats["box_px"], float(np.abs(r.boxes - e.boxes[j]).max()))
+        stats["score"] = max(stats["score"], float(np.abs(r.scores - e.scores[j]).max()))
+        stats["label_mismatch"] += int((r.labels != e.labels[j]).sum())
+        stats["min_mask_iou"] = min([stats["min_mask_iou"]] + [mask_iou(r.masks[k], e.masks[i])
+                                                               for k, i in enumerate(j)])
     return stats
 
 

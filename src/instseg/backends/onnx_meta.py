@@ -142,7 +142,7 @@ def instseg_metadata(props: dict[str, str]) -> dict:
         name = key[len(PREFIX):]
         if name in ("names", "mean", "std", "outputs", "postprocess"):
             out[name] = json.loads(value)
-        elif name in ("dynamic", "half"):
+        elif name in ("dynamic", "half", "simplified"):
             out[name] = value.lower() == "true"
         elif name in ("imgsz", "batch", "mask_stride", "opset"):
             out[name] = int(value)
