@@ -74,7 +74,7 @@ def main() -> None:
           f"predict() .onnx ms |\n|---|---|---|---|---|---|---|---|")
     for arch, size, imgsz, t_pt, t_ort, e_pt, e_ort in rows:
         print(f"| {arch} | {size} | {imgsz} | {t_pt:.0f} | {t_ort:.0f} | {t_pt / t_ort:.2f}x | {e_pt:.0f} | {e_ort:.0f} |")
-    print(f"\n(batch 1, CPU, torch threads = onnxruntime default threads; {a.threads} torch threads; median of "
+    print(f"\n(batch 1, CPU; {a.threads} torch threads, onnxruntime with its default thread pool; median of "
           f"{a.repeat}; predict() includes loading the file, letterbox, post-process, RLE)")
 
 
