@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH)
-	$(BIN)/pip install -q -e '.[dev,yolo]'
+	$(BIN)/pip install -q -e '.[dev,yolo,export]'
 	touch $(STAMP)
 
 setup: $(STAMP)

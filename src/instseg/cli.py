@@ -405,6 +405,33 @@ def report_cmd(
     typer.echo(f"report: {index}")
 
 
+# ------------------------------------------------------------------------------------- export (issue 15: ONNX)
+@app.command("export")
+def export_cmd(
+    weights: Path = typer.Option(..., "--weights", help="best.pt of a run (instseg or Ultralytics checkpoint)."),
+    fmt: str = typer.Option("onnx", "--format", help="Export format (onnx)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output file (default: beside --weights, .onnx)."),
+    imgsz: Optional[int] = typer.Option(None, "--imgsz", help="Square input size (default: the training size)."),
+    dynamic: bool = typer.Option(False, "--dynamic", help="Free batch, height and width (multiples of 32)."),
+    half: bool = typer.Option(False, "--half", help="FP16 graph (CUDA only)."),
+    opset: int = typer.Option(17, "--opset", help="ONNX opset."),
+    simplify: bool = typer.Option(False, "--simplify", help="Simplify the graph with onnxsim."),
+    device: str = typer.Option("", "--device", help="cpu, 0, ... (the device the graph is traced on)."),
+    max_det: int = typer.Option(100, "--max-det", help="Detections the Mask R-CNN graph keeps (in-graph NMS)."),
+) -> None:
+    """Export a trained model to ONNX with its metadata; `instseg predict/eval --weights model.onnx` run it in
+    onnxruntime."""
+    from instseg.export import export_model
+
+    path, meta = export_model(weights, out, fmt=fmt, imgsz=imgsz, dynamic=dynamic, half=half, opset=opset,
+                              simplify=simplify, device=device, max_det=max_det)
+    parity = ", ".join(f"{k} {v:.2g}" if isinstance(v, float) else f"{k} {v}" for k, v in meta["parity"].items())
+    typer.echo(f"wrote {path} ({meta['architecture']} {meta['model']}, imgsz {meta['imgsz']}, "
+               f"{'dynamic' if meta['dynamic'] else 'static'}, opset {meta['opset']})")
+    if parity:
+        typer.echo(f"onnxruntime vs PyTorch, max abs difference: {parity}")
+
+
 # --------------------------------------------------------------------------------- viz (augmentation issue)
 
 

@@ -18,6 +18,7 @@ BACKENDS: dict[str, str] = {
     "native": "instseg.backends.native",
     "torchvision": "instseg.backends.torchvision",
     "ultralytics": "instseg.backends.ultralytics",
+    "onnx": "instseg.backends.onnx",
 }
 
 

@@ -45,7 +45,7 @@ class SOLOv2(nn.Module):
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 RGB [B,3,H,W] -> normalized float, zero-padded bottom/right to multiples of 32."""
-        x = (images.float() - self.pixel_mean) / self.pixel_std
+        x = (images.to(self.pixel_mean.dtype) - self.pixel_mean) / self.pixel_std  # fp16 when exported --half
         h, w = x.shape[-2:]
         ph, pw = (-h) % PAD_DIVISOR, (-w) % PAD_DIVISOR
         return F.pad(x, (0, pw, 0, ph)) if ph or pw else x
