@@ -72,8 +72,11 @@ def export_instseg(weights: Path, out: Path, *, imgsz: int | None, dynamic: bool
 
         raise ConfigError(f"--half exports FP16, which needs a CUDA device (got {dev}); drop --half on CPU "
                           "or pass --device 0 on a machine with a GPU")
-    model, ckpt, imgsz = load_trained_model(weights, dev, imgsz)
-    arch, size = ckpt["architecture"], ckpt["size"]
+    from instseg.api import describe
+
+    _, info = describe(weights)  # an instseg .pt, or a framework's own file (MMDetection .pth, torchvision)
+    model, info, imgsz = load_trained_model(weights, dev, imgsz, info)
+    arch, size = info.architecture, info.model
     if arch not in GRAPHS:
         raise WeightsError(f"{weights}: architecture {arch!r} has no ONNX graph (exportable: {', '.join(GRAPHS)})")
     _check_imgsz(imgsz)
@@ -95,7 +98,7 @@ def export_instseg(weights: Path, out: Path, *, imgsz: int | None, dynamic: bool
             expected = [t.float().cpu().numpy() for t in graph(example)]
         mean, std, order = _normalization(arch)
         meta = {"kind": "torchvision" if get_architecture(arch).backend == "torchvision" else "native",
-                "architecture": arch, "model": size, "names": list(ckpt["names"]), "imgsz": imgsz,
+                "architecture": arch, "model": size, "names": list(info.names), "imgsz": imgsz,
                 "dynamic": dynamic, "batch": 1, "half": half, "mean": mean, "std": std, "channel_order": order,
                 "input": "images: uint8 RGB [B,3,H,W], letterboxed to imgsz (normalization is inside the graph)",
                 "outputs": outputs, "postprocess": _postprocess_params(arch, model, max_det),
