@@ -1,0 +1,139 @@
+"""The ``"faster"`` engine: faster-coco-eval's C++ matching and accumulation, fed without its Python overhead.
+
+``COCO(dict)`` + ``COCOeval_faster`` on a 12,800-result evaluation spends about as long in Python as in C++:
+index building, a copy of every annotation per IoU type, and ``_prepare`` decoding every result's RLE string
+only to encode it again. Here the checked inputs go straight to the evaluator:
+
+* one set of detection dicts serves segm and bbox (only ``area`` changes between the two: the mask area for
+  segm, the box area for bbox, as ``COCO.loadRes`` computes them);
+* :class:`_Prepared` replaces ``_prepare``: results keep their compressed RLE strings as the masks to
+  intersect (what ``_prepare`` re-encodes them to is the same run lengths); ground-truth polygons are still
+  rasterized by faster-coco-eval itself, so the IoUs, and so the numbers, are the ones ``COCOeval_faster``
+  computes (tests check them against pycocotools to 1e-4);
+* no ``COCO`` objects: image and category ids come from the checked ground truth.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+
+from instseg.evaluation.metrics import EvalArrays
+
+_PREPARED: type | None = None
+_AREA_CHUNK = 255  # pycocotools' area() mis-sizes its output array from 256 RLEs on (numpy 2); chunks avoid it
+
+
+def import_faster():
+    """faster-coco-eval's ``COCOeval_faster`` class, imported without OpenCV when OpenCV is not loaded yet.
+
+    ``faster_coco_eval.core.mask`` imports ``cv2`` (tens of milliseconds) for its optional OpenCV boundary
+    backend only, which instseg never uses: the import runs with ``cv2`` marked absent, and the mark is
+    removed at once, so a later ``import cv2`` works as usual.
+    """
+    if "cv2" in sys.modules or "faster_coco_eval.core.faster_eval_api" in sys.modules:
+        from faster_coco_eval.core.faster_eval_api import COCOeval_faster
+
+        return COCOeval_faster
+    sys.modules["cv2"] = None  # type: ignore[assignment]  # `import cv2` raises ImportError meanwhile
+    try:
+        from faster_coco_eval.core.faster_eval_api import COCOeval_faster
+    finally:
+        if sys.modules.get("cv2", 0) is None:
+            del sys.modules["cv2"]
+    return COCOeval_faster
+
+
+def _prepared_class() -> type:
+    """``COCOeval_faster`` with ``_prepare`` reading annotation lists given to it (built on first use)."""
+    global _PREPARED
+    if _PREPARED is not None:
+        return _PREPARED
+    base = import_faster()
+    from faster_coco_eval.core import mask as faster_mask
+
+    class _Prepared(base):  # type: ignore[misc, valid-type]
+        """Evaluates ``self.gts`` / ``self.dts`` (annotation dicts with ``id``, ``area``, ``iscrowd``;
+        detections also ``score`` and, for segm, a compressed RLE ``segmentation``)."""
+
+        gts: list[dict]
+        dts: list[dict]
+        sizes: dict[int, tuple[int, int]]
+
+        def _prepare(self) -> None:
+            p = self.params
+            segm = p.iouType == "segm"
+            self.gt_dataset.clean()
+            self.dt_dataset.clean()
+            for g in self.gts:  # crowd regions are ignored regions, as in COCOeval
+                g["ignore"] = int(g.get("iscrowd", 0))
+            if segm:  # ground-truth polygons / RLE -> g["rle"], by faster-coco-eval as in its own _prepare
+                faster_mask.calculateRleForAllAnnotations(self.gts, self.sizes, True, False, 0.02, 1)
+            gt_pairs, dt_pairs = set(), set()
+            gt_add, dt_add = self.gt_dataset.append_ref, self.dt_dataset.append_ref
+            for g in self.gts:
+                key = (g["image_id"], g["category_id"])
+                gt_add(key[0], key[1], g)
+                gt_pairs.add(key)
+            for d in self.dts:
+                key = (d["image_id"], d["category_id"])
+                if segm:
+                    d["rle"] = d["segmentation"]
+                dt_add(key[0], key[1], d)
+                dt_pairs.add(key)
+            self._nonempty_iou_pairs = gt_pairs & dt_pairs
+
+    _PREPARED = _Prepared
+    return _Prepared
+
+
+def mask_areas(segmentations: Sequence[dict]) -> list[float]:
+    """Pixel areas of compressed RLE masks (``counts`` as ``str`` or ``bytes``)."""
+    import pycocotools.mask as mask_api
+
+    out: list[float] = []
+    for i in range(0, len(segmentations), _AREA_CHUNK):
+        out += np.asarray(mask_api.area(list(segmentations[i : i + _AREA_CHUNK])), np.float64).tolist()
+    return out
+
+
+def detections(results: Sequence[dict]) -> list[dict]:
+    """The detection dicts both IoU types evaluate: new dicts (the inputs are left alone) with the ``id``
+    (1, 2, ... in input order, as ``COCO.loadRes`` numbers them) and ``iscrowd`` 0."""
+    out = []
+    for i, r in enumerate(results, 1):
+        d = dict(r)
+        d["id"], d["iscrowd"] = i, 0
+        out.append(d)
+    return out
+
+
+def evaluate_type(
+    gts: list[dict],
+    dts: list[dict],
+    iou_type: str,
+    sizes: dict[int, tuple[int, int]],
+    cat_ids: Sequence[int],
+) -> EvalArrays:
+    """COCO evaluation of one IoU type. ``gts``: checked ground-truth annotations (``area``, ``iscrowd``);
+    ``dts``: :func:`detections`, whose ``area`` is set here (mask area for segm, box area for bbox).
+    Both lists' dicts are annotated in place (``ignore``, ``rle``)."""
+    if iou_type == "segm":
+        areas = mask_areas([d["segmentation"] for d in dts])
+    else:
+        areas = [float(d["bbox"][2]) * float(d["bbox"][3]) for d in dts]
+    for d, area in zip(dts, areas, strict=True):
+        d["area"] = area
+    ev = _prepared_class()(None, None, iou_type, print_function=_silent)
+    ev.gts, ev.dts, ev.sizes = gts, dts, sizes
+    ev.params.imgIds = sorted(sizes)
+    ev.params.catIds = sorted(cat_ids)
+    ev.evaluate()
+    ev.accumulate()
+    return EvalArrays.from_cocoeval(ev)
+
+
+def _silent(*args, **kwargs) -> None:
+    return None
