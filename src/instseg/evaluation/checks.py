@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from instseg.data.masks import coco_mask_api
 from instseg.errors import DatasetError
-from instseg.evaluation.results import _encoded, read_json_file
+from instseg.evaluation.results import _encoded, coco_mask_api, read_json_file
 
 
 @dataclass

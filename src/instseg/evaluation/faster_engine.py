@@ -52,6 +52,7 @@ def _prepared_class() -> type:
     if _PREPARED is not None:
         return _PREPARED
     base = import_faster()
+    import pycocotools.mask as mask_api
     from faster_coco_eval.core import mask as faster_mask
 
     class _Prepared(base):  # type: ignore[misc, valid-type]
@@ -84,6 +85,18 @@ def _prepared_class() -> type:
                 dt_add(key[0], key[1], d)
                 dt_pairs.add(key)
             self._nonempty_iou_pairs = gt_pairs & dt_pairs
+
+        def computeIoU(self, imgId: int, catId: int):  # noqa: N802, N803 (the base class's names)
+            """IoUs of one image and category by pycocotools' ``iou`` (the reference's own function, and
+            faster here than faster-coco-eval's on a few masks a call): the detections by descending score
+            (stable), at most ``maxDets[-1]``, against the ground truth in annotation order."""
+            gt = self.gt_dataset.get(imgId, catId)
+            dt = self.dt_dataset.get(imgId, catId)
+            if not gt or not dt:
+                return []
+            dt = sorted(dt, key=_neg_score)[: self.params.maxDets[-1]]
+            key = "rle" if self.params.iouType == "segm" else "bbox"
+            return mask_api.iou([d[key] for d in dt], [g[key] for g in gt], [int(g.get("iscrowd", 0)) for g in gt])
 
     _PREPARED = _Prepared
     return _Prepared
@@ -126,7 +139,8 @@ def evaluate_type(
         areas = [float(d["bbox"][2]) * float(d["bbox"][3]) for d in dts]
     for d, area in zip(dts, areas, strict=True):
         d["area"] = area
-    ev = _prepared_class()(None, None, iou_type, print_function=_silent)
+    # one IoU thread: the per-pair calls are short, and threads only add switching (measured on 2 cores)
+    ev = _prepared_class()(None, None, iou_type, print_function=_silent, rle_iou_max_workers=1)
     ev.gts, ev.dts, ev.sizes = gts, dts, sizes
     ev.params.imgIds = sorted(sizes)
     ev.params.catIds = sorted(cat_ids)
@@ -137,3 +151,7 @@ def evaluate_type(
 
 def _silent(*args, **kwargs) -> None:
     return None
+
+
+def _neg_score(d: dict) -> float:
+    return -d["score"]
