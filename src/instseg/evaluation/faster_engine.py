@@ -52,6 +52,7 @@ def _prepared_class() -> type:
     if _PREPARED is not None:
         return _PREPARED
     base = import_faster()
+    import faster_coco_eval.faster_eval_api_cpp as cpp
     import pycocotools.mask as mask_api
     from faster_coco_eval.core import mask as faster_mask
 
@@ -85,6 +86,18 @@ def _prepared_class() -> type:
                 dt_add(key[0], key[1], d)
                 dt_pairs.add(key)
             self._nonempty_iou_pairs = gt_pairs & dt_pairs
+
+        def evaluate(self) -> None:
+            """Match and accumulate in one C++ call, as ``COCOeval_faster.evaluate`` does, minus its
+            logging, its parameter deep copy and ``np.unique`` (which imports ``numpy.ma``)."""
+            p = self.params
+            p.imgIds, p.catIds, p.maxDets = sorted(set(p.imgIds)), sorted(set(p.catIds)), sorted(p.maxDets)
+            self._prepare()
+            pairs = self._nonempty_iou_pairs
+            ious = [[self.computeIoU(i, c) if (i, c) in pairs else [] for c in p.catIds] for i in p.imgIds]
+            self.eval = cpp.COCOevalEvaluateAccumulate(
+                p, ious, self.gt_dataset, self.dt_dataset, p.imgIds, p.catIds, bool(p.useCats)
+            )
 
         def computeIoU(self, imgId: int, catId: int):  # noqa: N802, N803 (the base class's names)
             """IoUs of one image and category by pycocotools' ``iou`` (the reference's own function, and
@@ -139,13 +152,11 @@ def evaluate_type(
         areas = [float(d["bbox"][2]) * float(d["bbox"][3]) for d in dts]
     for d, area in zip(dts, areas, strict=True):
         d["area"] = area
-    # one IoU thread: the per-pair calls are short, and threads only add switching (measured on 2 cores)
-    ev = _prepared_class()(None, None, iou_type, print_function=_silent, rle_iou_max_workers=1)
+    ev = _prepared_class()(None, None, iou_type, print_function=_silent)
     ev.gts, ev.dts, ev.sizes = gts, dts, sizes
     ev.params.imgIds = sorted(sizes)
     ev.params.catIds = sorted(cat_ids)
-    ev.evaluate()
-    ev.accumulate()
+    ev.evaluate()  # evaluate + accumulate
     return EvalArrays.from_cocoeval(ev)
 
 
