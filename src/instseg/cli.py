@@ -229,11 +229,12 @@ def _eval_fast(argv: list[str]) -> bool:
     import inspect
     import typing
 
-    hints = typing.get_type_hints(eval_cmd)
+    command = inspect.unwrap(eval_cmd)
+    hints = typing.get_type_hints(command)
     options: dict[str, tuple[str, type]] = {}  # --flag -> (parameter name, value type)
     repeatable: set[str] = set()
     values: dict[str, object] = {}
-    for name, param in inspect.signature(eval_cmd).parameters.items():
+    for name, param in inspect.signature(command).parameters.items():
         kind = hints[name]
         if typing.get_origin(kind) is typing.Union:  # Optional[X]
             kind = next(a for a in typing.get_args(kind) if a is not type(None))
