@@ -184,8 +184,8 @@ def _seg_to_rle(seg, height: int, width: int, where: str) -> dict:
 def check_results(
     results: list, gt: GroundTruth, source: str, need_segm: bool, need_bbox: bool
 ) -> list[dict]:
-    """Check COCO results against the ground truth; return them normalized (an entry is a new dict where it
-    had to change, else the input's own dict: copy before modifying).
+    """Check COCO results against the ground truth; return them normalized, as new dicts (the inputs are
+    left alone) numbered as ``COCO.loadRes`` numbers them: ``id`` 1, 2, ... in input order, ``iscrowd`` 0.
 
     Normalization: RLE ``counts`` as ``str`` (uncompressed RLE and polygons are encoded at the image size);
     a missing ``bbox`` becomes the tight box of the mask. Errors name the results file, the entry index and
@@ -217,7 +217,8 @@ def check_results(
                 f"{source}: result {i}: missing or non-numeric 'score'; is this a ground-truth file rather "
                 "than results?"
             )
-        r = res  # copied below only when something must change
+        r = dict(res)
+        r["id"], r["iscrowd"] = i + 1, 0
         seg = res.get("segmentation")
         if seg is None:
             if need_segm:
@@ -228,7 +229,7 @@ def check_results(
         elif not isinstance(seg, dict) or not isinstance(seg.get("counts"), str):
             h, w = sizes[img_id]
             rle = _seg_to_rle(seg, h, w, f"{source}: result {i}")
-            r = dict(res, segmentation={"size": [h, w], "counts": rle["counts"].decode("utf-8")})
+            r["segmentation"] = {"size": [h, w], "counts": rle["counts"].decode("utf-8")}
         elif seg.get("size") != size_lists[img_id] and list(seg.get("size", ())) != size_lists[img_id]:
             raise DatasetError(
                 f"{source}: result {i}: mask size {seg.get('size')} != image {img_id} size "
@@ -240,6 +241,6 @@ def check_results(
                 raise DatasetError(f"{source}: result {i}: neither a 4-number 'bbox' nor a 'segmentation'")
             if need_bbox:
                 api = coco_mask_api()
-                r = dict(r, bbox=[float(v) for v in api.toBbox(_encoded(r["segmentation"]))])
+                r["bbox"] = [float(v) for v in api.toBbox(_encoded(r["segmentation"]))]
         out.append(r)
     return out

@@ -161,7 +161,7 @@ def evaluate(
     results = check_results(raw, ground, source, need_segm="segm" in types, need_bbox="bbox" in types)
     metrics = Metrics(engine=engine, num_images=len(ground.sizes), num_predictions=len(results))
     if engine == "faster":  # one set of detection dicts for every IoU type: see faster_engine
-        dts = faster_engine.detections(results)
+        dts = results  # check_results' own dicts, numbered: the engine may annotate them
         gts = ground.dataset["annotations"]  # load_ground_truth's own copies: the engine may annotate them
         for t in types:
             arrays = faster_engine.evaluate_type(gts, dts, t, ground.sizes, ground.cat_ids)
