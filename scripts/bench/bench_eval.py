@@ -62,7 +62,9 @@ with contextlib.redirect_stdout(io.StringIO()):
     with open(sys.argv[2]) as f:
         results = json.load(f)
     for iou_type in ("segm", "bbox"):
-        dets = [{k: v for k, v in r.items() if k != "bbox"} for r in results] if iou_type == "segm" else results
+        dets = results
+        if iou_type == "segm":
+            dets = [{k: v for k, v in r.items() if k != "bbox"} for r in results]
         ev = COCOeval(coco_gt, coco_gt.loadRes(dets), iou_type)
         ev.evaluate()
         ev.accumulate()

@@ -35,7 +35,8 @@ def test_fast_path_prints_what_typer_prints(files, tmp_path, capsys, extra):
     assert cli._eval_fast(["eval", f"--gt={gt}", "--pred", str(pred), *extra, "--out", str(out)])
     fast = capsys.readouterr().out
     typer_out = tmp_path / "typer.json"
-    r = CliRunner().invoke(cli.app, ["eval", "--gt", str(gt), "--pred", str(pred), *extra, "--out", str(typer_out)])
+    args = ["eval", "--gt", str(gt), "--pred", str(pred), *extra, "--out", str(typer_out)]
+    r = CliRunner().invoke(cli.app, args)
     assert r.exit_code == 0, r.output
     assert fast.replace(str(out), "OUT") == r.output.replace(str(typer_out), "OUT")
     assert json.loads(out.read_text()) == json.loads(typer_out.read_text())

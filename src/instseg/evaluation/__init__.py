@@ -20,7 +20,15 @@ _EXPORTS = {
     "write_results_json": "results",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "ENGINES",
+    "Metrics",
+    "TypeMetrics",
+    "evaluate",
+    "load_results",
+    "predictions_to_coco_results",
+    "write_results_json",
+]
 
 if TYPE_CHECKING:
     from instseg.evaluation.coco_eval import ENGINES, evaluate

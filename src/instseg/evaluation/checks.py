@@ -117,8 +117,8 @@ def load_ground_truth(gt: str | Path | dict) -> GroundTruth:
         h, w = sizes[a["image_id"]]
         if isinstance(seg, dict) and list(seg.get("size", ())) != [h, w]:
             raise DatasetError(
-                f"{source}: annotations[{i}]: unusable segmentation (RLE size {seg.get('size')} != image size [{h}, {w}] "
-                "(h, w)); fix the image entry or the mask"
+                f"{source}: annotations[{i}]: unusable segmentation (RLE size {seg.get('size')} != image "
+                f"size [{h}, {w}] (h, w)); fix the image entry or the mask"
             )
         has_area = isinstance(a.get("area"), (int, float)) and not isinstance(a.get("area"), bool)
         if not has_box or not has_area:

@@ -24,8 +24,6 @@ import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
-
 from instseg.errors import DatasetError, InstsegError
 from instseg.evaluation import faster_engine
 from instseg.evaluation.checks import GroundTruth, check_results, load_ground_truth, require_masks

@@ -1,16 +1,20 @@
 """The ``"faster"`` engine: faster-coco-eval's C++ matching and accumulation, fed without its Python overhead.
 
-``COCO(dict)`` + ``COCOeval_faster`` on a 12,800-result evaluation spends about as long in Python as in C++:
-index building, a copy of every annotation per IoU type, and ``_prepare`` decoding every result's RLE string
-only to encode it again. Here the checked inputs go straight to the evaluator:
+``COCO(dict)`` + ``COCOeval_faster`` on a 12,800-result evaluation spent about as long in Python as in C++:
+index building, a copy of every annotation per IoU type, ``_prepare`` decoding every result's RLE string only
+to encode it again, ``np.unique`` (which imports ``numpy.ma``), a deep copy of the parameters. Here the
+checked inputs go straight to the C++ ``COCOevalEvaluateAccumulate``:
 
-* one set of detection dicts serves segm and bbox (only ``area`` changes between the two: the mask area for
-  segm, the box area for bbox, as ``COCO.loadRes`` computes them);
-* :class:`_Prepared` replaces ``_prepare``: results keep their compressed RLE strings as the masks to
-  intersect (what ``_prepare`` re-encodes them to is the same run lengths); ground-truth polygons are still
-  rasterized by faster-coco-eval itself, so the IoUs, and so the numbers, are the ones ``COCOeval_faster``
-  computes (tests check them against pycocotools to 1e-4);
+* one set of detection dicts serves segm and bbox; only ``area`` changes between the two: the mask area for
+  segm, the box area for bbox, as ``COCO.loadRes`` computes them;
+* :class:`_Prepared` replaces ``_prepare``, ``evaluate`` and ``computeIoU``: results keep their compressed
+  RLE strings; ground-truth polygons are rasterized by faster-coco-eval as in its own ``_prepare``; the IoUs
+  of each image and category come from pycocotools' ``iou``, the reference's own function, so only the
+  matching and accumulation are faster-coco-eval's (tests check the numbers against pycocotools to 1e-4);
 * no ``COCO`` objects: image and category ids come from the checked ground truth.
+
+It relies on faster-coco-eval's ``COCOeval`` attributes (``params``, ``gt_dataset``, ``dt_dataset``) and C++
+entry point, as of faster-coco-eval 1.8; ``tests/evaluation`` fail loudly if they change.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import numpy as np
 from instseg.evaluation.metrics import EvalArrays
 
 _PREPARED: type | None = None
-_AREA_CHUNK = 255  # pycocotools' area() mis-sizes its output array from 256 RLEs on (numpy 2); chunks avoid it
+_AREA_CHUNK = 255  # pycocotools' area() fails from 256 RLEs a call on (numpy 2, uint8 overflow): chunks
 
 
 def import_faster():
@@ -47,7 +51,8 @@ def import_faster():
 
 
 def _prepared_class() -> type:
-    """``COCOeval_faster`` with ``_prepare`` reading annotation lists given to it (built on first use)."""
+    """``COCOeval_faster`` evaluating annotation lists given to it (the class is built on first use, so
+    that importing this module imports no faster-coco-eval)."""
     global _PREPARED
     if _PREPARED is not None:
         return _PREPARED
@@ -109,7 +114,8 @@ def _prepared_class() -> type:
                 return []
             dt = sorted(dt, key=_neg_score)[: self.params.maxDets[-1]]
             key = "rle" if self.params.iouType == "segm" else "bbox"
-            return mask_api.iou([d[key] for d in dt], [g[key] for g in gt], [int(g.get("iscrowd", 0)) for g in gt])
+            crowd = [int(g.get("iscrowd", 0)) for g in gt]
+            return mask_api.iou([d[key] for d in dt], [g[key] for g in gt], crowd)
 
     _PREPARED = _Prepared
     return _Prepared
