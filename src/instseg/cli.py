@@ -227,6 +227,7 @@ def _eval_fast(argv: list[str]) -> bool:
     if not argv or argv[0] != "eval":
         return False
     import inspect
+    import types
     import typing
 
     command = inspect.unwrap(eval_cmd)
@@ -236,7 +237,7 @@ def _eval_fast(argv: list[str]) -> bool:
     values: dict[str, object] = {}
     for name, param in inspect.signature(command).parameters.items():
         kind = hints[name]
-        if typing.get_origin(kind) is typing.Union:  # Optional[X]
+        if typing.get_origin(kind) in (typing.Union, types.UnionType):  # Optional[X], X | None
             kind = next(a for a in typing.get_args(kind) if a is not type(None))
         if typing.get_origin(kind) is list:
             repeatable.add(name)
@@ -245,7 +246,7 @@ def _eval_fast(argv: list[str]) -> bool:
             return False  # a flag or a type this parser does not convert: Typer handles the command
         for decl in getattr(param.default, "param_decls", None) or ("--" + name.replace("_", "-"),):
             options[decl] = (name, kind)
-        values[name] = param.default.default
+        values[name] = getattr(param.default, "default", param.default)
     given: dict[str, list] = {}
     rest = argv[1:]
     while rest:
@@ -264,8 +265,11 @@ def _eval_fast(argv: list[str]) -> bool:
     if "gt" not in given or "pred" not in given or "weights" in given:
         return False
     values.update({name: items if name in repeatable else items[-1] for name, items in given.items()})
+    if any(v is ... for v in values.values()):
+        return False  # a required option not given: Typer's message
     eval_cmd(**values)
     return True
+
 
 # ----------------------------------------------------------------------- train / predict (engine + backends)
 @app.command("train")
