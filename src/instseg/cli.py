@@ -267,7 +267,15 @@ def _eval_fast(argv: list[str]) -> bool:
     values.update({name: items if name in repeatable else items[-1] for name, items in given.items()})
     if any(v is ... for v in values.values()):
         return False  # a required option not given: Typer's message
-    eval_cmd(**values)
+    import gc
+
+    was_enabled = gc.isenabled()
+    gc.disable()  # the command's imports and parsed JSON make no reference cycles worth collecting
+    try:
+        eval_cmd(**values)
+    finally:
+        if was_enabled:
+            gc.enable()
     return True
 
 

@@ -112,3 +112,18 @@ def test_json_reader_falls_back_to_the_standard_parser(tmp_path):
 
     with pytest.raises(DatasetError, match=r"bad\.json:3:\d+: invalid JSON in the results file"):
         read_json_file(bad, "results")
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_evaluate_restores_the_garbage_collector(car_val_gt, enabled):
+    import gc
+
+    from instseg.evaluation import evaluate
+
+    results = perturbed_results(car_val_gt, "exact", seed=0)
+    (gc.enable if enabled else gc.disable)()
+    try:
+        assert evaluate(car_val_gt, results, iou_types=("bbox",)).bbox.AP == pytest.approx(1.0)
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable()
