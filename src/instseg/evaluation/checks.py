@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from instseg.data.masks import coco_mask_api
 from instseg.errors import DatasetError
-from instseg.evaluation.results import _encoded, read_json_file
+from instseg.evaluation.results import _encoded, coco_mask_api, read_json_file
 
 
 @dataclass
@@ -92,22 +91,25 @@ def load_ground_truth(gt: str | Path | dict) -> GroundTruth:
         notes.append(f"{source}: annotation ids are not unique positive integers; renumbered 1..{len(anns)}")
     out_anns = []
     missing_area = 0
-    for i, ann in enumerate(anns):
-        where = f"{source}: annotations[{i}]"
-        _require(isinstance(ann, dict), f"{where} is not an object")
-        _require(
-            ann.get("image_id") in sizes, f"{where}: image_id {ann.get('image_id')!r} is not in 'images'"
-        )
-        _require(
-            ann.get("category_id") in names,
-            f"{where}: category_id {ann.get('category_id')!r} is not in 'categories' (ids {sorted(names)})",
-        )
+    for i, ann in enumerate(anns):  # messages are formatted only on failure: this loop is hot
+        if not isinstance(ann, dict):
+            raise DatasetError(f"{source}: annotations[{i}] is not an object")
+        if ann.get("image_id") not in sizes:
+            raise DatasetError(
+                f"{source}: annotations[{i}]: image_id {ann.get('image_id')!r} is not in 'images'"
+            )
+        if ann.get("category_id") not in names:
+            raise DatasetError(
+                f"{source}: annotations[{i}]: category_id {ann.get('category_id')!r} is not in 'categories' "
+                f"(ids {sorted(names)})"
+            )
         seg, box = ann.get("segmentation"), ann.get("bbox")
         has_seg = bool(seg) and isinstance(seg, (list, dict))
         has_box = isinstance(box, list) and len(box) == 4
-        _require(
-            has_seg or has_box, f"{where}: neither 'segmentation' nor a 4-number 'bbox'; fix or remove it"
-        )
+        if not (has_seg or has_box):
+            raise DatasetError(
+                f"{source}: annotations[{i}]: neither 'segmentation' nor a 4-number 'bbox'; fix or remove it"
+            )
         a = dict(ann)
         if renumber:
             a["id"] = i + 1
@@ -115,13 +117,13 @@ def load_ground_truth(gt: str | Path | dict) -> GroundTruth:
         h, w = sizes[a["image_id"]]
         if isinstance(seg, dict) and list(seg.get("size", ())) != [h, w]:
             raise DatasetError(
-                f"{where}: unusable segmentation (RLE size {seg.get('size')} != image size [{h}, {w}] "
-                "(h, w)); fix the image entry or the mask"
+                f"{source}: annotations[{i}]: unusable segmentation (RLE size {seg.get('size')} != image "
+                f"size [{h}, {w}] (h, w)); fix the image entry or the mask"
             )
         has_area = isinstance(a.get("area"), (int, float)) and not isinstance(a.get("area"), bool)
         if not has_box or not has_area:
             if has_seg:
-                rle = _seg_to_rle(seg, h, w, where)
+                rle = _seg_to_rle(seg, h, w, f"{source}: annotations[{i}]")
                 if not has_box:
                     a["bbox"] = [float(v) for v in coco_mask_api().toBbox(rle)]
                 if not has_area:
@@ -182,8 +184,8 @@ def _seg_to_rle(seg, height: int, width: int, where: str) -> dict:
 def check_results(
     results: list, gt: GroundTruth, source: str, need_segm: bool, need_bbox: bool
 ) -> list[dict]:
-    """Check COCO results against the ground truth; return them normalized (an entry is a new dict where it
-    had to change, else the input's own dict: copy before modifying).
+    """Check COCO results against the ground truth; return them normalized, as new dicts (the inputs are
+    left alone) numbered as ``COCO.loadRes`` numbers them: ``id`` 1, 2, ... in input order, ``iscrowd`` 0.
 
     Normalization: RLE ``counts`` as ``str`` (uncompressed RLE and polygons are encoded at the image size);
     a missing ``bbox`` becomes the tight box of the mask. Errors name the results file, the entry index and
@@ -191,49 +193,54 @@ def check_results(
     missing segmentation when segm is evaluated, an RLE whose size is not the image's.
     """
     _require(isinstance(results, list), f"{source}: COCO results must be a list of objects")
-    api = coco_mask_api()
     out: list[dict] = []
     names, sizes = gt.names, gt.sizes
-    for i, res in enumerate(results):
-        where = f"{source}: result {i}"
-        _require(isinstance(res, dict), f"{where} is not an object")
+    size_lists = {k: list(v) for k, v in sizes.items()}
+    for i, res in enumerate(results):  # messages are formatted only on failure: this loop is hot
+        if not isinstance(res, dict):
+            raise DatasetError(f"{source}: result {i} is not an object")
         img_id = res.get("image_id")
         if img_id not in sizes:
             raise DatasetError(
-                f"{where}: image_id {img_id!r} is not in the ground truth {gt.source} "
+                f"{source}: result {i}: image_id {img_id!r} is not in the ground truth {gt.source} "
                 f"({len(sizes)} images, ids {min(sizes, default='-')}..{max(sizes, default='-')}); "
                 "predict on the same split the ground truth was made from"
             )
         if res.get("category_id") not in names:
             raise DatasetError(
-                f"{where}: category_id {res.get('category_id')!r} is not in the ground truth "
+                f"{source}: result {i}: category_id {res.get('category_id')!r} is not in the ground truth "
                 f"(category ids {sorted(names)}); map 0-based labels through the ground truth's category ids"
             )
         score = res.get("score")
-        _require(
-            isinstance(score, (int, float)) and not isinstance(score, bool),
-            f"{where}: missing or non-numeric 'score'; is this a ground-truth file rather than results?",
-        )
-        r = res  # copied below only when something must change
-        seg = res.get("segmentation")
-        if seg is not None and (not isinstance(seg, dict) or not isinstance(seg.get("counts"), str)):
-            h, w = sizes[img_id]
-            rle = _seg_to_rle(seg, h, w, where)
-            r = dict(res, segmentation={"size": [h, w], "counts": rle["counts"].decode("utf-8")})
-        elif seg is not None and list(seg.get("size", ())) != list(sizes[img_id]):
+        if not isinstance(score, (int, float)) or isinstance(score, bool):
             raise DatasetError(
-                f"{where}: mask size {seg.get('size')} != image {img_id} size {list(sizes[img_id])} (h, w); "
-                "write masks at the original image size"
+                f"{source}: result {i}: missing or non-numeric 'score'; is this a ground-truth file rather "
+                "than results?"
             )
-        if need_segm and seg is None:
+        r = dict(res)
+        r["id"], r["iscrowd"] = i + 1, 0
+        seg = res.get("segmentation")
+        if seg is None:
+            if need_segm:
+                raise DatasetError(
+                    f"{source}: result {i}: no 'segmentation'; these look like box-only results: evaluate "
+                    "bbox only (iou_types=('bbox',), or `instseg eval --iou-type bbox`)"
+                )
+        elif not isinstance(seg, dict) or not isinstance(seg.get("counts"), str):
+            h, w = sizes[img_id]
+            rle = _seg_to_rle(seg, h, w, f"{source}: result {i}")
+            r["segmentation"] = {"size": [h, w], "counts": rle["counts"].decode("utf-8")}
+        elif seg.get("size") != size_lists[img_id] and list(seg.get("size", ())) != size_lists[img_id]:
             raise DatasetError(
-                f"{where}: no 'segmentation'; these look like box-only results: evaluate bbox only "
-                "(iou_types=('bbox',), or `instseg eval --iou-type bbox`)"
+                f"{source}: result {i}: mask size {seg.get('size')} != image {img_id} size "
+                f"{size_lists[img_id]} (h, w); write masks at the original image size"
             )
         box = res.get("bbox")
         if not (isinstance(box, list) and len(box) == 4):
-            _require(seg is not None, f"{where}: neither a 4-number 'bbox' nor a 'segmentation'")
+            if seg is None:
+                raise DatasetError(f"{source}: result {i}: neither a 4-number 'bbox' nor a 'segmentation'")
             if need_bbox:
-                r = dict(r, bbox=[float(v) for v in api.toBbox(_encoded(r["segmentation"]))])
+                api = coco_mask_api()
+                r["bbox"] = [float(v) for v in api.toBbox(_encoded(r["segmentation"]))]
         out.append(r)
     return out

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
-
 from instseg.errors import DatasetError, InstsegError
+from instseg.evaluation import faster_engine
 from instseg.evaluation.checks import GroundTruth, check_results, load_ground_truth, require_masks
 from instseg.evaluation.metrics import EvalArrays, Metrics, TypeMetrics
 from instseg.evaluation.results import load_results, predictions_to_coco_results
@@ -40,51 +40,13 @@ def _fresh(gt: dict) -> dict:
     return {**gt, "annotations": [dict(a) for a in gt["annotations"]]}
 
 
-def _arrays(ev) -> EvalArrays:
-    p = ev.params
-    return EvalArrays(
-        precision=np.asarray(ev.eval["precision"], dtype=np.float64),
-        recall=np.asarray(ev.eval["recall"], dtype=np.float64),
-        iou_thrs=np.asarray(p.iouThrs, dtype=np.float64),
-        area_labels=tuple(p.areaRngLbl),
-        max_dets=tuple(int(m) for m in p.maxDets),
-        cat_ids=tuple(int(c) for c in p.catIds),
-    )
-
-
-def _faster_detections(coco_gt, results: list[dict], iou_type: str):
-    """The detection set ``COCO.loadRes`` would build (ids from 1, ``iscrowd`` 0, ``area`` of the mask for
-    segm and of the box for bbox), with the mask areas computed in one batch call instead of one per result.
-    ``results`` are annotated in place."""
-    from faster_coco_eval import COCO
-    from faster_coco_eval.core import mask as mask_api
-
-    if iou_type == "segm":
-        areas = mask_api.area([r["segmentation"] for r in results]).tolist() if results else []
-    else:
-        areas = [float(r["bbox"][2]) * float(r["bbox"][3]) for r in results]
-    for i, (r, area) in enumerate(zip(results, areas, strict=True)):
-        r["area"], r["id"], r["iscrowd"] = area, i + 1, 0
-    dt = COCO()
-    dt.dataset = {
-        "images": coco_gt.dataset["images"],
-        "categories": coco_gt.dataset["categories"],
-        "annotations": results,
-    }
-    dt.createIndex()
-    return dt
-
-
 def run_faster(gt: dict, results: list[dict], iou_type: str) -> EvalArrays:
-    """Evaluate with faster-coco-eval (C++). ``results`` are annotated in place (``id``, ``area``)."""
-    from faster_coco_eval import COCO, COCOeval_faster
-
-    coco_gt = COCO(_fresh(gt))
-    coco_dt = _faster_detections(coco_gt, results, iou_type)
-    ev = COCOeval_faster(coco_gt, coco_dt, iou_type, print_function=lambda *a, **k: None)
-    ev.evaluate()
-    ev.accumulate()
-    return _arrays(ev)
+    """Evaluate with faster-coco-eval (C++), see :mod:`instseg.evaluation.faster_engine`. Neither ``gt`` nor
+    ``results`` is modified. For segm the instance areas are the mask areas, even where results have boxes."""
+    sizes = {img["id"]: (img["height"], img["width"]) for img in gt["images"]}
+    cat_ids = [c["id"] for c in gt["categories"]]
+    gts = _fresh(gt)["annotations"]
+    return faster_engine.evaluate_type(gts, faster_engine.detections(results), iou_type, sizes, cat_ids)
 
 
 def run_pycocotools(gt: dict, results: list[dict], iou_type: str) -> EvalArrays:
@@ -105,7 +67,7 @@ def run_pycocotools(gt: dict, results: list[dict], iou_type: str) -> EvalArrays:
         ev = COCOeval(coco_gt, coco_dt, iou_type)
         ev.evaluate()
         ev.accumulate()
-    return _arrays(ev)
+    return EvalArrays.from_cocoeval(ev)
 
 
 #: engine name -> function(ground-truth dict, results, iou type) -> accumulated arrays
@@ -191,12 +153,39 @@ def evaluate(
     """
     run = _engine(engine)
     types = _iou_types(iou_types)
+    with gc_paused():
+        return _evaluate(gt, predictions, types, engine, run, category_ids)
+
+
+@contextlib.contextmanager
+def gc_paused():
+    """Pause the cyclic garbage collector: an evaluation allocates tens of thousands of dicts and lists (the
+    parsed JSON, the detections) and no reference cycle, and collections triggered by those allocations
+    would walk every object of the process again and again (5-10% of an evaluation, more in a big process).
+    The collector's state is restored afterwards."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _evaluate(gt, predictions, types: tuple[str, ...], engine: str, run, category_ids) -> Metrics:
     ground = load_ground_truth(gt)
     if "segm" in types:
         require_masks(ground)
     raw, source = _as_results(predictions, ground, category_ids)
     results = check_results(raw, ground, source, need_segm="segm" in types, need_bbox="bbox" in types)
     metrics = Metrics(engine=engine, num_images=len(ground.sizes), num_predictions=len(results))
+    if engine == "faster":  # one set of detection dicts for every IoU type: see faster_engine
+        dts = results  # check_results' own dicts, numbered: the engine may annotate them
+        gts = ground.dataset["annotations"]  # load_ground_truth's own copies: the engine may annotate them
+        for t in types:
+            arrays = faster_engine.evaluate_type(gts, dts, t, ground.sizes, ground.cat_ids)
+            setattr(metrics, t, TypeMetrics.from_arrays(arrays, ground.names))
+        return metrics
     for t in types:
         if t == "segm":  # mask areas for the area ranges: drop the box (see the module docstring)
             per_type = [{k: v for k, v in r.items() if k != "bbox"} for r in results]

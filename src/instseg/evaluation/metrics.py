@@ -66,6 +66,19 @@ class EvalArrays:
     max_dets: tuple[int, ...]  # [M], e.g. (1, 10, 100)
     cat_ids: tuple[int, ...]  # [K], COCO category ids in the order of axis K
 
+    @classmethod
+    def from_cocoeval(cls, ev) -> EvalArrays:
+        """The arrays of a ``COCOeval`` (pycocotools or faster-coco-eval) after ``accumulate()``."""
+        p = ev.params
+        return cls(
+            precision=np.asarray(ev.eval["precision"], dtype=np.float64),
+            recall=np.asarray(ev.eval["recall"], dtype=np.float64),
+            iou_thrs=np.asarray(p.iouThrs, dtype=np.float64),
+            area_labels=tuple(p.areaRngLbl),
+            max_dets=tuple(int(m) for m in p.maxDets),
+            cat_ids=tuple(int(c) for c in p.catIds),
+        )
+
 
 def _mean_valid(values: np.ndarray) -> float:
     """Mean of the entries > -1 (COCOeval's rule), NaN when there are none."""
@@ -105,7 +118,11 @@ def per_class_ap(arrays: EvalArrays, iou: float | None = None) -> np.ndarray:
     t, a, m = _index(arrays, iou, "all", 100)
     prec = arrays.precision[t, :, :, a, m]  # [T?, R, K]
     prec = prec.reshape(-1, prec.shape[-1])
-    return np.array([_mean_valid(prec[:, k]) for k in range(prec.shape[-1])], dtype=np.float64)
+    valid = prec > -1  # COCOeval's rule, per column
+    count = valid.sum(axis=0)
+    total = np.where(valid, prec, 0.0).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan).astype(np.float64)
 
 
 @dataclass
