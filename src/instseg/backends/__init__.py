@@ -14,6 +14,7 @@ BACKENDS: dict[str, str] = {
     "native": "instseg.backends.native",
     "torchvision": "instseg.backends.torchvision",
     "ultralytics": "instseg.backends.ultralytics",
+    "detectron2": "instseg.backends.detectron2",
 }
 
 

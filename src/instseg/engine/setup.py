@@ -102,11 +102,11 @@ def build_for_run(cfg: TrainConfig, num_classes: int, log=print):
     from instseg.engine.checkpoint import is_instseg_checkpoint, load_checkpoint, model_state
     from instseg.models.build import build_model
 
-    if cfg.weights is not None and get_architecture(cfg.architecture).backend == "native" \
+    if cfg.weights is not None and get_architecture(cfg.architecture).backend in ("native", "detectron2") \
             and not is_instseg_checkpoint(cfg.weights):
         # a framework's own file (an MMDetection .pth of the same layout): the family's loader maps it and
-        # re-initializes only the classification layer when the class count differs
-        log(f"loading {cfg.weights} as an upstream (MMDetection) checkpoint")
+        # re-initializes only the classification layer when the class count differs (detectron2: its .pth/.pkl)
+        log(f"loading {cfg.weights} as an upstream (MMDetection / Detectron2) checkpoint")
         return build_model(cfg.architecture, cfg.model, num_classes, imgsz=cfg.imgsz, pretrained=cfg.weights,
                            freeze=cfg.freeze)
     extra = {}
