@@ -401,3 +401,15 @@ def test_train_resume_predict_evaluate_generated(tmp_path):
 def test_train_resume_predict_evaluate_fire_seg(fire_seg, tmp_path):
     data = _subset(fire_seg / "train" / "images", fire_seg / "valid" / "images", ["fire"], tmp_path, 6, 2)
     _train_resume_evaluate(data, tmp_path, ["fire"], detectron2_file=False)
+
+
+@needs_d2
+@pytest.mark.slow
+@pytest.mark.parametrize("size", list(SIZES))
+def test_registry_params_are_the_built_models(size):
+    from instseg.models.build import build_model
+    from instseg.models.registry import get_size
+
+    model = build_model("detectron2-maskrcnn", size, 80, imgsz=64)
+    assert sum(p.numel() for p in model.parameters()) / 1e6 == pytest.approx(get_size("detectron2-maskrcnn", size).params_m, abs=0.005)
+    assert model.mask_stride == 1 and model.cfg.MODEL.ROI_HEADS.NUM_CLASSES == 80

@@ -70,7 +70,8 @@ class Detectron2MaskRCNN(nn.Module):
     @staticmethod
     def instances(target: dict, image_size: tuple[int, int]):
         """Detectron2 ``Instances`` of one instseg target (degenerate boxes dropped, as Detectron2's
-        ``filter_empty_instances`` does)."""
+        ``filter_empty_instances`` does). A box-only instance (``has_mask`` False) keeps its empty mask:
+        Detectron2's mask loss has no per-instance ignore."""
         from detectron2.structures import BitMasks, Boxes, Instances
 
         boxes = target["boxes"].float()
