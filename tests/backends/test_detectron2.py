@@ -312,6 +312,7 @@ def test_pretrained_file_loads_all_but_the_class_layers(tmp_path):
     with open(path, "wb") as f:
         pickle.dump({"model": {k: v.numpy() for k, v in coco.model.state_dict().items()},
                      "__author__": "Detectron2 Model Zoo"}, f)
+    assert BACKEND.owns(path)  # a full-size zoo file (170 MB), recognised from its first keys
     assert BACKEND.describe(path).names[:3] == ["person", "bicycle", "car"]  # COCO's names for 80 classes
     log: list[str] = []
     torch.manual_seed(2)

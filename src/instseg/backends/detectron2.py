@@ -50,7 +50,8 @@ class Detectron2Backend:
 
         cfg = with_defaults(cfg)
         nc = len(dataset_names(cfg.data)) if cfg.data is not None else 80
-        freeze_at = cfg.freeze if cfg.freeze else (ZOO_FREEZE_AT if cfg.pretrained or cfg.weights else 0)
+        upstream = cfg.pretrained or (cfg.weights is not None and self.owns(cfg.weights))  # the builder's rule
+        freeze_at = cfg.freeze if cfg.freeze else (ZOO_FREEZE_AT if upstream else 0)
         size = get_size(cfg.model)
         out: dict[str, Any] = {"_BASE_": f"detectron2 model_zoo.get_config({size.config!r})"}
         keys = cfg_overrides(nc, imgsz=cfg.imgsz, device=str(select_device(cfg.device, DistInfo())),

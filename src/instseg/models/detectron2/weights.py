@@ -48,11 +48,11 @@ def _pickle_strings(stream, limit: int = _SCAN_OPCODES):
 
 
 def scan_keys(path: Path) -> set[str]:
-    """Which of :data:`D2_PREFIXES` / :data:`INSTSEG_MARKERS` occur as strings in ``path``'s pickle (the
-    ``data.pkl`` of a torch zip, or the file itself). Never unpickles."""
+    """Which of :data:`D2_PREFIXES` (and "instseg", for :data:`INSTSEG_MARKERS`) occur as strings in
+    ``path``'s pickle (the ``data.pkl`` of a torch zip, or the file itself), read until every prefix was
+    seen. Never unpickles."""
     path = Path(path)
     found: set[str] = set()
-    wanted = len(D2_PREFIXES) + 1
 
     def feed(stream) -> None:
         for s in _pickle_strings(stream):
@@ -61,7 +61,7 @@ def scan_keys(path: Path) -> set[str]:
             for p in D2_PREFIXES:
                 if s.startswith(p):
                     found.add(p)
-            if len(found) >= wanted:
+            if all(p in found for p in D2_PREFIXES):  # enough: a zoo .pkl is not read to its end
                 return
 
     try:
