@@ -130,11 +130,13 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=6, help="timed step pairs")
     ap.add_argument("--n-train", type=int, default=8)
     ap.add_argument("--n-val", type=int, default=4)
+    ap.add_argument("--steps-only", action="store_true", help="skip part 1 (the instseg run)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = subset(args.data, Path(tmp), args.n_train, args.n_val)
-        run = instseg_run(data, Path(tmp) / "runs", args.imgsz, args.batch, args.iters, args.n_train)
-        print(json.dumps({"instseg_train": run}, indent=1))
+        if not args.steps_only:
+            run = instseg_run(data, Path(tmp) / "runs", args.imgsz, args.batch, args.iters, args.n_train)
+            print(json.dumps({"instseg_train": run}, indent=1))
         steps = step_times(data, args.imgsz, args.batch, args.steps)
         print(json.dumps({"step_seconds": steps}, indent=1))
 
