@@ -5,7 +5,12 @@ BIN     := $(VENV)/bin
 TORCH   := torch==2.14.1 torchvision==0.29.1
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast bench clean browser
+# Detectron2 has no wheel: built once from the vendored source, the wheel kept under .venv/wheels/ (per torch)
+D2_TARBALL ?= ../shared/vendor/detectron2-02b5c4e2.tar.gz
+D2_WHEELS  := $(VENV)/wheels/$(basename $(basename $(notdir $(D2_TARBALL))))-$(subst ==,-,$(word 1,$(TORCH)))
+D2_STAMP   := $(D2_WHEELS)/.installed
+
+.PHONY: setup demo test test-fast bench clean browser detectron2
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -34,6 +39,15 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python scripts/bench/bench_eval.py
 	$(BIN)/python scripts/bench/bench_convert.py
+
+detectron2: $(D2_STAMP)
+
+$(D2_STAMP): $(STAMP) $(D2_TARBALL)
+	$(BIN)/pip install -q 'setuptools>=77.0.3,<81' wheel ninja
+	ls $(D2_WHEELS)/detectron2-*.whl >/dev/null 2>&1 || \
+		$(BIN)/pip wheel -q --no-build-isolation --no-deps $(D2_TARBALL) -w $(D2_WHEELS)
+	$(BIN)/pip install -q $(D2_WHEELS)/detectron2-*.whl
+	touch $(D2_STAMP)
 
 clean:
 	rm -rf $(VENV) work_dirs/* demo_data .pytest_cache

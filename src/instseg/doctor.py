@@ -29,7 +29,8 @@ CORE_PACKAGES: tuple[tuple[str, str, str], ...] = (
 OPTIONAL_PACKAGES: tuple[tuple[str, str, str], ...] = (
     ("ultralytics", "ultralytics", "YOLO11-seg backend: pip install 'instseg[yolo]'"),
     ("mmdet", "mmdet", "MMDetection comparison backend (see DEVELOPERS.md)"),
-    ("detectron2", "detectron2", "Detectron2 backend (install from source)"),
+    ("detectron2", "detectron2", "detectron2-maskrcnn backend: no wheel, build from source (README, "
+                                 "'Optional extras'; `make detectron2` in a checkout)"),
     ("ray", "ray", "sweeps: pip install 'instseg[tune]'"),
     ("optuna", "optuna", "sweeps: pip install 'instseg[tune]'"),
 )

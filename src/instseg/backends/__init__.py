@@ -19,6 +19,7 @@ BACKENDS: dict[str, str] = {
     "torchvision": "instseg.backends.torchvision",
     "ultralytics": "instseg.backends.ultralytics",
     "onnx": "instseg.backends.onnx",
+    "detectron2": "instseg.backends.detectron2",
 }
 
 

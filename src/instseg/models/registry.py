@@ -117,6 +117,22 @@ ARCHITECTURES: dict[str, ArchitectureSpec] = {
         sizes=_sizes(*(SizeSpec(s, f"yolo26{s}-seg", p, default_batch=16)
                        for s, p in zip("nsmlx", (3.13, 11.51, 27.11, 31.52, 70.69)))),
     ),
+    "detectron2-maskrcnn": ArchitectureSpec(
+        name="detectron2-maskrcnn",
+        backend="detectron2",
+        summary="Detectron2 Mask R-CNN (model-zoo 3x configs), trained by instseg's engine (install from source)",
+        default_size="r50-fpn",
+        default_schedule="step",
+        mask_stride=1,
+        status="available",
+        builder="instseg.models.detectron2:build_detectron2_maskrcnn",
+        # COCO-InstanceSegmentation/mask_rcnn_*_FPN_3x.yaml; params: detectron2's build_model, 80 classes
+        sizes=_sizes(
+            SizeSpec("r50-fpn", "mask_rcnn_R_50_FPN_3x", 44.34, default_batch=4, default_imgsz=640),
+            SizeSpec("r101-fpn", "mask_rcnn_R_101_FPN_3x", 63.28, default_batch=4, default_imgsz=640),
+            SizeSpec("x101-32x8d-fpn", "mask_rcnn_X_101_32x8d_FPN_3x", 107.43, default_batch=2, default_imgsz=640),
+        ),
+    ),
 }
 
 
