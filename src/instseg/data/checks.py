@@ -249,7 +249,10 @@ def _split_checks(
         )
     if records and not used:
         severity = {"train": Severity.FATAL, "val": Severity.ERROR}.get(split, Severity.INFO)
-        msg = f"split '{split}' has no label files ({len(records)} images)"
+        orphans = _orphan_labels(images, used) if folders_only else []
+        msg = (f"split '{split}' has no label files ({len(records)} images; {records[0].path.name} would be "
+               f"labelled by {label_path_for(records[0].path)}"
+               + (f"; label files seen there: {', '.join(p.name for p in orphans[:2])}" if orphans else "") + ")")
         action = {
             "train": "cannot train; check the images/ -> labels/ layout",
             "val": "cannot evaluate; check the images/ -> labels/ layout",
