@@ -75,7 +75,11 @@ def load_image(path: str | Path) -> np.ndarray:
     Raises :class:`DatasetError` naming the file when it is missing, empty or cannot be decoded.
     """
     path = Path(path)
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except (OSError, ValueError) as e:  # a name too long, a NUL byte
+        raise DatasetError(f"{str(path)[:200]}: not a usable file name ({type(e).__name__}: {e})") from e
+    if not found:
         raise DatasetError(f"{path}: image not found")
     try:
         img = _decode_opencv(path)

@@ -7,10 +7,11 @@ never modified: a normalized entry is a new (shallow) dict.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from instseg.data.masks import coco_mask_api
+from instseg.data.masks import coco_mask_api, normalize_rle
 from instseg.errors import DatasetError
 from instseg.evaluation.results import _encoded, read_json_file
 
@@ -174,7 +175,7 @@ def _seg_to_rle(seg, height: int, width: int, where: str) -> dict:
         _require("counts" in seg and "size" in seg, f"{where}: RLE segmentation needs 'size' and 'counts'")
         if list(seg["size"]) != [height, width]:
             raise ValueError(f"RLE size {list(seg['size'])} != image size [{height}, {width}] (h, w)")
-        return _encoded(seg)
+        return _encoded(normalize_rle(seg))
     except (ValueError, TypeError) as e:
         raise DatasetError(f"{where}: unusable segmentation ({e}); fix or remove the annotation") from e
 
@@ -198,13 +199,14 @@ def check_results(
         where = f"{source}: result {i}"
         _require(isinstance(res, dict), f"{where} is not an object")
         img_id = res.get("image_id")
-        if img_id not in sizes:
+        if not isinstance(img_id, (int, str)) or isinstance(img_id, bool) or img_id not in sizes:
             raise DatasetError(
                 f"{where}: image_id {img_id!r} is not in the ground truth {gt.source} "
                 f"({len(sizes)} images, ids {min(sizes, default='-')}..{max(sizes, default='-')}); "
                 "predict on the same split the ground truth was made from"
             )
-        if res.get("category_id") not in names:
+        cat = res.get("category_id")
+        if not isinstance(cat, (int, str)) or isinstance(cat, bool) or cat not in names:
             raise DatasetError(
                 f"{where}: category_id {res.get('category_id')!r} is not in the ground truth "
                 f"(category ids {sorted(names)}); map 0-based labels through the ground truth's category ids"
@@ -220,17 +222,25 @@ def check_results(
             h, w = sizes[img_id]
             rle = _seg_to_rle(seg, h, w, where)
             r = dict(res, segmentation={"size": [h, w], "counts": rle["counts"].decode("utf-8")})
-        elif seg is not None and list(seg.get("size", ())) != list(sizes[img_id]):
+        elif seg is not None and (not isinstance(seg.get("size"), list) or list(seg["size"]) != list(sizes[img_id])):
             raise DatasetError(
                 f"{where}: mask size {seg.get('size')} != image {img_id} size {list(sizes[img_id])} (h, w); "
                 "write masks at the original image size"
             )
+        elif seg is not None:
+            try:
+                normalize_rle(seg)
+            except ValueError as e:
+                raise DatasetError(f"{where}: segmentation is not a valid COCO RLE ({e}); re-export the results") from e
         if need_segm and seg is None:
             raise DatasetError(
                 f"{where}: no 'segmentation'; these look like box-only results: evaluate bbox only "
                 "(iou_types=('bbox',), or `instseg eval --iou-type bbox`)"
             )
         box = res.get("bbox")
+        if isinstance(box, list) and len(box) == 4 and not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in box):
+            raise DatasetError(f"{where}: 'bbox' {str(box)[:60]} is not 4 finite numbers [x, y, w, h]")
         if not (isinstance(box, list) and len(box) == 4):
             _require(seg is not None, f"{where}: neither a 4-number 'bbox' nor a 'segmentation'")
             if need_bbox:
