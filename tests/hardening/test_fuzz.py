@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.hardening import fuzz_checks as C
-from tests.hardening import fuzz_strategies as S
+from . import fuzz_checks as C
+from . import fuzz_strategies as S
 
 PARSERS = {
     "yolo": (S.yolo_text(), lambda x, d, gt: C.check_yolo(x, d)),

@@ -10,7 +10,7 @@ from instseg.data.coco import load_coco
 from instseg.data.masks import normalize_rle, rle_to_mask
 from instseg.data.schema import parse_instance_jsonl
 from instseg.errors import DatasetError
-from tests.hardening.fuzz_checks import check_results, small_gt
+from .fuzz_checks import check_results, small_gt
 
 
 @pytest.mark.parametrize("mask_path", [["a", {"b": 1}], "x" * 5000, 7, ""])

@@ -23,10 +23,12 @@ REQUIRED_KEYS = ("model", "architecture", "size", "names")
 
 
 def save_checkpoint(path: Path, ckpt: dict) -> Path:
-    """Write ``ckpt`` to ``path`` atomically: a crash leaves the previous file intact."""
+    """Write ``ckpt`` to ``path`` atomically and durably (fsync before the rename): a kill, a power cut or a
+    full disk leaves the previous file intact; a full disk raises :class:`instseg.io.DiskFullError` naming
+    the folder and the space needed."""
     import torch
 
-    return atomic_write(path, lambda f: torch.save(ckpt, f), binary=True)
+    return atomic_write(path, lambda f: torch.save(ckpt, f), binary=True, fsync=True)
 
 
 def load_checkpoint(path: Path, map_location: str = "cpu") -> dict:

@@ -276,9 +276,9 @@ class Trainer:
     def _save(self, epoch: int, best: bool) -> None:
         from instseg.engine.checkpoint import save_checkpoint
 
-        save_checkpoint(self.run.last, self._checkpoint(epoch, full=True))
-        if best:
+        if best:  # best first: a failure (full disk) between the two never leaves last.pt ahead of best.pt
             save_checkpoint(self.run.best, self._checkpoint(epoch, full=False))
+        save_checkpoint(self.run.last, self._checkpoint(epoch, full=True))
 
     def _final_eval(self) -> dict:
         """Score best.pt (else the last weights) on val: metrics.json and predictions/val.json."""
