@@ -33,8 +33,11 @@ def _mb(n: float) -> str:
 def disk_full_error(path: Path, needed: int, cause: OSError | None = None) -> DiskFullError:
     """The one-line message for a failed write of ``needed`` bytes (at least) to ``path``."""
     folder = Path(path).parent
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
     try:
-        free = shutil.disk_usage(folder).free
+        free = shutil.disk_usage(probe).free
     except OSError:
         free = 0
     kept = " (the previous version is kept)" if Path(path).exists() else ""
