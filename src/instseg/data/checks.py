@@ -287,10 +287,10 @@ def scan_split(
         label = find_label_file(image)
         stamp[1] = None if label is None else [str(label), *(sc.file_stamp(label) or [])]
         entry = cached.get(str(image))
-        if entry is not None and entry.get("stamp") == stamp:
+        hit = sc.decode_entry(image, entry, stamp)  # None: absent, stale or damaged -> rescan
+        if hit is not None:
             summary.cache_hits += 1
-            record = None if entry["record"] is None else sc.record_from_json(image, entry["record"])
-            found = [sc.finding_from_json(v) for v in entry["findings"]]
+            record, found = hit
         else:
             record, found = check_image(image, spec.nc)
             entry = {
