@@ -98,7 +98,7 @@ def find_label_file(image: Path) -> Path | None:
 
 def check_image(image: Path, nc: int) -> tuple[ImageRecord | None, list[Finding]]:
     """Check one image and read its labels: (record or None when the image is skipped, findings)."""
-    from instseg.data.images import verify_image
+    from instseg.data.images import MAX_IMAGE_PIXELS, verify_image
     from instseg.data.imagesize import read_image_header
     from instseg.data.schema import parse_instance_jsonl
     from instseg.data.yolo import parse_yolo_labels
@@ -110,7 +110,12 @@ def check_image(image: Path, nc: int) -> tuple[ImageRecord | None, list[Finding]
     try:
         header = read_image_header(image)
     except DatasetError as e:
-        return None, [_f(Severity.ERROR, "corrupt-image", str(e).split(": ", 1)[-1], image, "image skipped")]
+        code = "image-too-large" if "too large to decode" in str(e) else "corrupt-image"
+        return None, [_f(Severity.ERROR, code, str(e).split(": ", 1)[-1], image, "image skipped")]
+    if header.width * header.height > MAX_IMAGE_PIXELS:
+        msg = f"image is {header.width}x{header.height} = {header.width * header.height:,} pixels (> {MAX_IMAGE_PIXELS:,})"
+        return None, [_f(Severity.ERROR, "image-too-large", msg, image,
+                         "image skipped (a decompression bomb?); downscale or tile it, or raise INSTSEG_MAX_IMAGE_PIXELS")]
     problem = verify_image(image)
     if problem is not None:
         return None, [_f(Severity.ERROR, "corrupt-image", problem, image, "image skipped; re-export it")]

@@ -59,10 +59,14 @@ def circle_polygon(centre: np.ndarray, rim: np.ndarray, max_error: float = 0.1) 
 def _decode_png(b64: str) -> np.ndarray | None:
     import cv2
 
+    from instseg.data.images import check_encoded_pixels
+
     try:
-        buf = np.frombuffer(base64.b64decode(b64), np.uint8)
+        raw = base64.b64decode(b64)
     except (ValueError, TypeError):
         return None
+    check_encoded_pixels(raw, "a mask shape's embedded PNG")  # a bomb is refused before decoding
+    buf = np.frombuffer(raw, np.uint8)
     return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
 
 
@@ -105,7 +109,11 @@ def _shape_geometry(
         return [np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]])]
     if kind == "circle":
         return [circle_polygon(pts[0], pts[1])]
-    sub = _decode_png(shape.get("mask") or "")
+    try:
+        sub = _decode_png(shape.get("mask") or "")
+    except InstsegError as e:
+        findings.append(Finding(Severity.ERROR, "bad-shape", f"{where}: {e}", path, action="shape skipped"))
+        return None
     if sub is None:
         findings.append(
             Finding(
@@ -157,8 +165,12 @@ def _read_labelme(path: Path, findings: list[Finding]) -> dict | None:
         )
         return None
     size = (data["imageWidth"], data["imageHeight"])
-    if not all(isinstance(v, int) and v > 0 for v in size):
-        message = f"imageWidth/imageHeight must be positive integers, got {size[0]!r}/{size[1]!r}"
+    from instseg.data.images import MAX_IMAGE_PIXELS
+
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size) \
+            or size[0] * size[1] > MAX_IMAGE_PIXELS:
+        message = (f"imageWidth/imageHeight must be positive integers (at most {MAX_IMAGE_PIXELS:,} pixels in "
+                   f"all), got {size[0]!r}/{size[1]!r}")
         findings.append(Finding(Severity.ERROR, "bad-labelme", message, path, action="file skipped"))
         return None
     return data

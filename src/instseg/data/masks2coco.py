@@ -69,8 +69,20 @@ def _pattern_name(pattern: str, stem: str) -> str | None:
 
 
 def _read_mask(path: Path) -> np.ndarray | None:
+    """The mask's pixels (None when unreadable); DatasetError for a mask too large to decode (a bomb)."""
     import cv2
 
+    from instseg.data.images import check_image_pixels
+    from instseg.data.imagesize import read_image_header
+    from instseg.errors import DatasetError
+
+    try:
+        header = read_image_header(path)
+    except DatasetError as e:
+        if "too large to decode" in str(e):
+            raise
+        return None
+    check_image_pixels(path, header.width, header.height)
     return cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
 
 
