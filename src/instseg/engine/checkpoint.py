@@ -50,6 +50,16 @@ def load_checkpoint(path: Path, map_location: str = "cpu") -> dict:
     return ckpt
 
 
+def remove_stale_temps(run_root: Path) -> list[Path]:
+    """Delete the temporary files (``.<name>.*.tmp``) that a killed run left in its folder; return them."""
+    root = Path(run_root)
+    stale = [p for folder in (root, root / "weights", root / "predictions") if folder.is_dir()
+             for p in folder.glob(".*.tmp") if p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
 def is_instseg_checkpoint(path: Path) -> bool:
     """True when ``path`` loads safely and carries instseg's checkpoint keys (an MMDetection ``.pth`` with
     ``meta`` + ``state_dict`` does not)."""
@@ -106,4 +116,4 @@ def load_weights(model, state: dict, path: Path, strict: bool = True) -> None:
                            "and the dataset's classes") from e
 
 
-__all__ = ["save_checkpoint", "load_checkpoint", "rng_state", "set_rng_state", "model_state", "load_weights"]
+__all__ = ["save_checkpoint", "load_checkpoint", "remove_stale_temps", "rng_state", "set_rng_state", "model_state", "load_weights"]

@@ -66,6 +66,10 @@ class ResultsCSV:
         csv.writer(buf).writerows(rows)
         atomic_write_text(self.path, buf.getvalue())
 
+    def reset(self) -> None:
+        """Forget the rows of an earlier run in the same folder."""
+        self.path.unlink(missing_ok=True)
+
     def truncate_after(self, epoch: int) -> None:
         """Keep the complete rows with epoch <= ``epoch`` (1-based), one per epoch (the last written wins),
         in epoch order, so a resumed run rewrites what it redoes and never duplicates a row."""

@@ -36,10 +36,14 @@ def resume_config(last: Path, epochs: int | None = None) -> tuple[TrainConfig, R
     done = int(ckpt.get("epoch", -1)) + 1
     if epochs is not None and epochs < done:
         raise WeightsError(f"{last}: --epochs {epochs} < the {done} epochs already trained; give more epochs")
-    if epochs is None and done >= cfg.epochs:
+    final_eval_missing = not (Path(last).resolve().parent.parent / "metrics.json").exists()  # killed before it
+    if epochs is None and done >= cfg.epochs and not final_eval_missing:
         raise WeightsError(f"{last}: training already finished ({done}/{cfg.epochs} epochs); "
                            f"pass --epochs N (> {done}) to extend it")
     cfg = replace(cfg, resume=Path(last), epochs=epochs or cfg.epochs, weights=None, pretrained=False)
+    from instseg.engine.checkpoint import remove_stale_temps
+
+    remove_stale_temps(Path(last).resolve().parent.parent)  # left by a kill mid-write
     return cfg, RunDir(Path(last).resolve().parent.parent)
 
 

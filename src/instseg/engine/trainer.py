@@ -72,6 +72,11 @@ class Trainer:
         self._build_optimization()
         if cfg.resume is not None:
             self._load_resume(cfg.resume)
+        elif self.info.is_main:
+            from instseg.engine.checkpoint import remove_stale_temps
+
+            self.log.csv.reset()  # a fresh run in a reused folder (--exist-ok) starts its own results.csv
+            remove_stale_temps(self.run.root)  # and drops what a killed run left half written
         if self.info.is_main:
             save_yaml(cfg, self.run.config_yaml)
 
