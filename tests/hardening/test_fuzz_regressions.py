@@ -55,10 +55,15 @@ def test_valid_compressed_rle_still_decodes():
     {"id": 1, "file_name": "x" * 3000 + ".png", "width": 60, "height": 40},
     {"id": 1, "file_name": "a.png", "width": 10**12, "height": 40},  # would allocate a 4e13-pixel mask
     {"id": 1, "file_name": "a.png", "width": 1e400, "height": 40},
+    {"id": 1, "file_name": "x" * 300, "width": 60, "height": 40},  # slow set: OSError name too long
 ])
 def test_coco_image_entries_that_crashed(tmp_path, image):
     path = tmp_path / "ann.json"
     path.write_text(json.dumps({"images": [image], "annotations": [], "categories": [{"id": 1, "name": "a"}]}))
+    if len(str(image["file_name"])) == 300:
+        ds = load_coco(path, tmp_path)  # a name no file system holds: the image is simply not found
+        assert [f.code for f in ds.findings] == ["image-not-found"]
+        return
     with pytest.raises(DatasetError, match="ann.json: images\\[0\\]"):
         load_coco(path, tmp_path)
 
@@ -77,3 +82,14 @@ def test_results_entries_that_crashed(tmp_path, doc):
 
     with pytest.raises(DatasetError, match="results.json: result 0"):
         check(doc, small_gt(), str(tmp_path / "results.json"), need_segm=True, need_bbox=True)
+
+
+def test_yaml_error_with_a_nul_is_one_line(tmp_path):
+    """Slow set: PyYAML's reader error spans two lines; instseg's message is one."""
+    from instseg.data.yaml_config import load_data_yaml
+
+    path = tmp_path / "data.yaml"
+    path.write_text("\x00{}\n")
+    with pytest.raises(DatasetError, match="data.yaml") as e:
+        load_data_yaml(path)
+    assert "\n" not in str(e.value)

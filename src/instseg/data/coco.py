@@ -201,7 +201,11 @@ def _read_images(
             )
         by_image[image_id] = len(records)
         image_path = _resolve_image(images_dir, file_name)
-        if not image_path.is_file():
+        try:
+            found = image_path.is_file()
+        except OSError:  # a name longer than the file system allows: not there
+            found = False
+        if not found:
             findings.append(
                 Finding(
                     Severity.WARNING,

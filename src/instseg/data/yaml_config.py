@@ -79,7 +79,7 @@ def label_path_for(image_path: Path) -> Path:
 def _yaml_error(path: Path, e: Exception) -> DatasetError:
     mark = getattr(e, "problem_mark", None)
     where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-    problem = getattr(e, "problem", None) or str(e)
+    problem = " ".join((getattr(e, "problem", None) or str(e)).split())  # one line, whatever PyYAML wrote
     return DatasetError(
         f"{where}: not valid YAML ({problem}); fix the syntax (e.g. quote names with ':' or '#')"
     )
