@@ -78,6 +78,9 @@ class Trainer:
             self.log.csv.reset()  # a fresh run in a reused folder (--exist-ok) starts its own results.csv
             remove_stale_temps(self.run.root)  # and drops what a killed run left half written
         if self.info.is_main:
+            from instseg.engine.dataset_fingerprint import fingerprint
+
+            self.data_fingerprint = fingerprint(cfg.data)  # stored in each checkpoint, checked on resume
             save_yaml(cfg, self.run.config_yaml)
 
     # ---------------------------------------------------------------------------------------------- setup
@@ -276,6 +279,7 @@ class Trainer:
             "architecture": self.cfg.architecture, "size": self.cfg.model, "names": list(self.names),
             "imgsz": self.cfg.imgsz, "mask_stride": self.arch.mask_stride, "config": to_dict(self.cfg),
             "schedule": to_dict(self.schedule), "instseg_version": getattr(instseg, "__version__", "0"),
+            "data_fingerprint": getattr(self, "data_fingerprint", None),
         }
 
     def _save(self, epoch: int, best: bool) -> None:
