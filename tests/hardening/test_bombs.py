@@ -114,6 +114,7 @@ def test_one_gigabyte_label_file_is_refused_by_its_size(tmp_path):
     assert _peak_rss_mb() - before < 50
 
 
+@pytest.mark.slow
 def test_ten_thousand_instances_parse(tmp_path):
     """10,000 polygons in one label file: parsed in full, memory proportional to the text."""
     from instseg.data.yolo import parse_yolo_labels
