@@ -93,3 +93,15 @@ def test_yaml_error_with_a_nul_is_one_line(tmp_path):
     with pytest.raises(DatasetError, match="data.yaml") as e:
         load_data_yaml(path)
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("text", ["nc: 2\npath:\n  ? ''\n  : null\n  ? " + "x" * 300 + "\n  : null\nnames: [a, b]\n",
+                                  "path: .\ntrain: [{a: 1}]\nnames: [a]\n"])
+def test_data_yaml_path_that_is_not_a_string(tmp_path, text):
+    """Slow set: a mapping as 'path' became a 300-character folder name (OSError: File name too long)."""
+    from instseg.data.yaml_config import load_data_yaml
+
+    path = tmp_path / "data.yaml"
+    path.write_text(text)
+    with pytest.raises(DatasetError, match="data.yaml: key '(path|train)' must be"):
+        load_data_yaml(path)
