@@ -159,12 +159,19 @@ def convert_masks2coco_cmd(
     class_name: Optional[str] = typer.Option(
         None, "--class-name", help="Class of every instance (or those the class map omits); default object."
     ),
+    mask_pattern: Optional[str] = typer.Option(
+        None, "--mask-pattern",
+        help="File name of an image's instance-id mask, {stem} = image name without extension (e.g. "
+        "'{stem}_label.png'); tried before <stem>.png, <stem>_mask.png, <stem>-mask.png, <stem>_masks.png, "
+        "<stem>_instanceIds.png and Cityscapes' *_gtFine_instanceIds.png.",
+    ),
 ) -> None:
     """Build a COCO JSON from instance-id PNGs or binary per-instance PNGs."""
     from instseg.data.convert import format_findings
     from instseg.data.masks2coco import masks2coco
 
-    path, findings = masks2coco(images, masks, out, class_map=class_map, class_name=class_name)
+    path, findings = masks2coco(images, masks, out, class_map=class_map, class_name=class_name,
+                                mask_pattern=mask_pattern)
     typer.echo(f"wrote {path}")
     for line in format_findings(findings):
         typer.echo(line)

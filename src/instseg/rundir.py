@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,14 +58,32 @@ def default_project(architecture: str, size: str, root: Path = Path("work_dirs")
     return root / f"{architecture}-{size}"
 
 
-def next_run_dir(project: Path, name: str = "exp", exist_ok: bool = False) -> RunDir:
-    """``project/name``, or ``name2``, ``name3``... if it exists (as Ultralytics increments), unless exist_ok."""
+def next_run_dir(project: Path, name: str = "exp", exist_ok: bool = False, create: bool = True) -> RunDir:
+    """``project/name``, or ``name2``, ``name3``... if it exists (as Ultralytics increments), unless exist_ok.
+
+    With ``create`` (the default) the folder is claimed atomically with ``os.mkdir``: two runs started at the
+    same moment with the same name get two folders (``exp`` and ``exp2``), never one shared folder; a name
+    taken between the look and the mkdir moves on to the next number.
+    """
     project = Path(project)
     candidate = project / name
-    if exist_ok or not candidate.exists():
+    if exist_ok:
+        if create:
+            candidate.mkdir(parents=True, exist_ok=True)
         return RunDir(candidate)
     stem = re.sub(r"\d+$", "", name) or name
-    n = 2
-    while (project / f"{stem}{n}").exists():
+    if create:
+        project.mkdir(parents=True, exist_ok=True)
+    n = 1
+    while True:
+        path = candidate if n == 1 else project / f"{stem}{n}"
         n += 1
-    return RunDir(project / f"{stem}{n}")
+        if path.exists() or path.is_symlink():
+            continue
+        if not create:
+            return RunDir(path)
+        try:
+            os.mkdir(path)
+        except FileExistsError:  # another process took it first
+            continue
+        return RunDir(path)

@@ -242,9 +242,8 @@ def test_errors_are_clear(tmp_path):
         coco2yolo([path, other_path], [tmp_path / "imgs"], tmp_path / "o2")
     with pytest.raises(ConversionError, match="split name"):
         coco2yolo(path, tmp_path / "imgs", tmp_path / "o3", splits=["../x"])
-    report = coco2yolo(path, tmp_path / "nowhere", tmp_path / "o4")
-    assert report.images == {"train": 0}
-    assert any(f.code == "image-not-found" and f.file == path for f in report.findings)
+    with pytest.raises(ConversionError, match="none of its 1 images was found under .*nowhere .*'x.png'"):
+        coco2yolo(path, tmp_path / "nowhere", tmp_path / "o4")  # 100% unmatched is an error (issue 16)
 
 
 @pytest.mark.parametrize("symlink", [False, True])

@@ -98,7 +98,7 @@ def find_label_file(image: Path) -> Path | None:
 
 def check_image(image: Path, nc: int) -> tuple[ImageRecord | None, list[Finding]]:
     """Check one image and read its labels: (record or None when the image is skipped, findings)."""
-    from instseg.data.images import verify_image
+    from instseg.data.images import MAX_IMAGE_PIXELS, verify_image
     from instseg.data.imagesize import read_image_header
     from instseg.data.schema import parse_instance_jsonl
     from instseg.data.yolo import parse_yolo_labels
@@ -110,7 +110,12 @@ def check_image(image: Path, nc: int) -> tuple[ImageRecord | None, list[Finding]
     try:
         header = read_image_header(image)
     except DatasetError as e:
-        return None, [_f(Severity.ERROR, "corrupt-image", str(e).split(": ", 1)[-1], image, "image skipped")]
+        code = "image-too-large" if "too large to decode" in str(e) else "corrupt-image"
+        return None, [_f(Severity.ERROR, code, str(e).split(": ", 1)[-1], image, "image skipped")]
+    if header.width * header.height > MAX_IMAGE_PIXELS:
+        msg = f"image is {header.width}x{header.height} = {header.width * header.height:,} pixels (> {MAX_IMAGE_PIXELS:,})"
+        return None, [_f(Severity.ERROR, "image-too-large", msg, image,
+                         "image skipped (a decompression bomb?); downscale or tile it, or raise INSTSEG_MAX_IMAGE_PIXELS")]
     problem = verify_image(image)
     if problem is not None:
         return None, [_f(Severity.ERROR, "corrupt-image", problem, image, "image skipped; re-export it")]
@@ -249,7 +254,10 @@ def _split_checks(
         )
     if records and not used:
         severity = {"train": Severity.FATAL, "val": Severity.ERROR}.get(split, Severity.INFO)
-        msg = f"split '{split}' has no label files ({len(records)} images)"
+        orphans = _orphan_labels(images, used) if folders_only else []
+        msg = (f"split '{split}' has no label files ({len(records)} images; {records[0].path.name} would be "
+               f"labelled by {label_path_for(records[0].path)}"
+               + (f"; label files seen there: {', '.join(p.name for p in orphans[:2])}" if orphans else "") + ")")
         action = {
             "train": "cannot train; check the images/ -> labels/ layout",
             "val": "cannot evaluate; check the images/ -> labels/ layout",
@@ -284,10 +292,10 @@ def scan_split(
         label = find_label_file(image)
         stamp[1] = None if label is None else [str(label), *(sc.file_stamp(label) or [])]
         entry = cached.get(str(image))
-        if entry is not None and entry.get("stamp") == stamp:
+        hit = sc.decode_entry(image, entry, stamp)  # None: absent, stale or damaged -> rescan
+        if hit is not None:
             summary.cache_hits += 1
-            record = None if entry["record"] is None else sc.record_from_json(image, entry["record"])
-            found = [sc.finding_from_json(v) for v in entry["findings"]]
+            record, found = hit
         else:
             record, found = check_image(image, spec.nc)
             entry = {

@@ -94,9 +94,16 @@ def _categories(path: Path, data: dict) -> tuple[list[str], list[int]]:
     return [by_id[i] for i in ids], ids
 
 
+MAX_SIDE = 65_535  # larger than any real image (JPEG's own limit); a bigger width/height is a broken file
+
+
 def _resolve_image(images_dir: Path, file_name: str) -> Path:
     path = images_dir / file_name
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except OSError:  # a component longer than the file system allows
+        exists = False
+    if not exists and len(Path(file_name).name) < 256:
         alt = images_dir / Path(file_name).name  # exports often keep a folder prefix that was not shipped
         if alt.exists():
             return alt
@@ -175,12 +182,17 @@ def _read_images(
     by_image: dict[object, int] = {}
     for k, img in enumerate(images):
         try:
-            image_id, file_name = img["id"], str(img["file_name"])
+            image_id, file_name = img["id"], img["file_name"]
             width, height = int(img["width"]), int(img["height"])
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise DatasetError(
                 f"{path}: images[{k}] needs 'id', 'file_name', 'width' and 'height' ({e!r} missing or bad)"
             ) from e
+        if not isinstance(file_name, str) or not file_name.strip() or len(file_name) > 1024 or "\0" in file_name:
+            raise DatasetError(f"{path}: images[{k}] has file_name {str(file_name)[:60]!r}; it must be the "
+                               "image's path relative to the images folder (a string)")
+        if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
+            raise DatasetError(f"{path}: images[{k}] is {width}x{height}; width and height must be 1..{MAX_SIDE}")
         if _key(image_id) is None:
             raise DatasetError(f"{path}: images[{k}] has id {image_id!r}; image ids must be integers")
         if image_id in by_image:
@@ -189,7 +201,11 @@ def _read_images(
             )
         by_image[image_id] = len(records)
         image_path = _resolve_image(images_dir, file_name)
-        if not image_path.is_file():
+        try:
+            found = image_path.is_file()
+        except OSError:  # a name longer than the file system allows: not there
+            found = False
+        if not found:
             findings.append(
                 Finding(
                     Severity.WARNING,

@@ -32,6 +32,7 @@ from instseg.data.masks import (
 )
 from instseg.data.types import Finding, ImageRecord, Instance, Severity
 from instseg.errors import ConversionError, InstsegError
+from instseg.io import atomic_write_text, inside
 
 IOU_REPORT_THRESHOLD = 0.99  # instances keeping less mask IoU than this are named in the report
 SPLIT_WORDS = {
@@ -190,7 +191,9 @@ def _ring_for(inst: Instance, height: int, width: int) -> tuple[np.ndarray, bool
 
 
 def place_image(src: Path, dst: Path, symlink: bool) -> None:
+    """Copy (or link) ``src`` to ``dst``; an existing ``dst`` (file or link) is replaced, never followed."""
     dst.parent.mkdir(parents=True, exist_ok=True)
+    dst = inside(dst.parent.parent.parent, dst)  # <out>/images/<split>/<name>
     if dst.exists() or dst.is_symlink():
         dst.unlink()
     if symlink:
@@ -200,7 +203,8 @@ def place_image(src: Path, dst: Path, symlink: bool) -> None:
 
 
 def unique_name(path: Path, image_id: object, taken: set[str]) -> str:
-    name = path.name
+    """A file name (no folder part) for ``path`` that no other image of the split uses."""
+    name = path.name if path.name not in ("", ".", "..") else f"image_{image_id}.jpg"
     if name in taken:
         name = f"{path.parent.name}_{path.name}"
     if name in taken:
@@ -291,6 +295,13 @@ def _convert_split(
         report.instances += len(lines)
         n_images += 1
     report.images[split] = report.images.get(split, 0) + n_images
+    if ds.records and n_images == 0:
+        seen = [r.path.name for r in ds.records[:2]]
+        listing = sorted(p.name for p in ds.images_dir.iterdir())[:2] if ds.images_dir.is_dir() else []
+        raise ConversionError(
+            f"{coco_json}: none of its {len(ds.records)} images was found under {ds.images_dir} (file_name "
+            f"{', '.join(map(repr, seen))}; the folder holds {', '.join(map(repr, listing)) or 'nothing'}); "
+            "pass the folder of the images with --images")
 
 
 def write_data_yaml(path: Path, splits: Sequence[str], names: Sequence[str]) -> None:
@@ -309,7 +320,7 @@ def write_data_yaml(path: Path, splits: Sequence[str], names: Sequence[str]) -> 
     text = "# written by instseg convert coco2yolo\n" + yaml.safe_dump(
         data, sort_keys=False, allow_unicode=True
     )
-    path.write_text(text, encoding="utf-8")
+    atomic_write_text(path, text)
 
 
 def coco2yolo(

@@ -7,14 +7,47 @@ grayscale is replicated to 3 channels, an alpha channel is dropped, 16-bit image
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 
 from instseg.errors import DatasetError
 
+# Pillow refuses to open more than twice its MAX_IMAGE_PIXELS (89,478,485): the same limit here, for OpenCV
+# too (whose own limit is 2**30), so a 30,000 x 30,000 "decompression bomb" never reaches a decoder
+MAX_IMAGE_PIXELS = int(os.environ.get("INSTSEG_MAX_IMAGE_PIXELS", 2 * 89_478_485))
 JPEG_SUFFIXES = frozenset({".jpg", ".jpeg", ".mpo"})
 JPEG_EOI = b"\xff\xd9"
+
+
+def too_many_pixels(path: str | Path, size: str) -> DatasetError:
+    return DatasetError(
+        f"{path}: the image is too large to decode ({size}; the limit is {MAX_IMAGE_PIXELS:,} pixels, "
+        "against decompression bombs): downscale or tile it, or raise INSTSEG_MAX_IMAGE_PIXELS if it is real")
+
+
+def check_image_pixels(path: str | Path, width: int, height: int) -> None:
+    """DatasetError naming the file when ``width x height`` exceeds :data:`MAX_IMAGE_PIXELS`."""
+    if width * height > MAX_IMAGE_PIXELS:
+        raise too_many_pixels(path, f"{width}x{height} = {width * height:,} pixels")
+
+
+def check_encoded_pixels(data: bytes, what: str) -> None:
+    """The same check on an image held in memory (an embedded PNG), from its header only."""
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            check_image_pixels(what, *img.size)
+    except Image.DecompressionBombError as e:
+        raise too_many_pixels(what, str(e)) from e
+    except DatasetError:
+        raise
+    except Exception:  # noqa: BLE001 - not an image Pillow knows: the decoder that follows reports it
+        return
 
 
 def _to_rgb8(arr: np.ndarray) -> np.ndarray:
@@ -75,8 +108,22 @@ def load_image(path: str | Path) -> np.ndarray:
     Raises :class:`DatasetError` naming the file when it is missing, empty or cannot be decoded.
     """
     path = Path(path)
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except (OSError, ValueError) as e:  # a name too long, a NUL byte
+        raise DatasetError(f"{str(path)[:200]}: not a usable file name ({type(e).__name__}: {e})") from e
+    if not found:
         raise DatasetError(f"{path}: image not found")
+    from instseg.data.imagesize import read_image_header
+
+    try:
+        header = read_image_header(path)
+    except DatasetError as e:
+        if "too large to decode" in str(e):
+            raise
+        header = None  # not a format Pillow parses: the decoders below say what is wrong
+    if header is not None:
+        check_image_pixels(path, *header.stored_size)
     try:
         img = _decode_opencv(path)
     except OSError as e:

@@ -73,6 +73,10 @@ def read_image_header(path: str | Path) -> ImageHeader:
             mode, fmt = img.mode, img.format or path.suffix[1:].upper()
     except FileNotFoundError as e:
         raise DatasetError(f"{path}: image not found") from e
+    except Image.DecompressionBombError as e:  # never fall back to decoding it with OpenCV
+        from instseg.data.images import too_many_pixels
+
+        raise too_many_pixels(path, _claimed_size(path) or str(e).split(",")[0]) from e
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, ImportError) as e:
         # ImportError: once Ultralytics is imported, its patched Image.open tries an optional HEIF plugin on
         # any file Pillow cannot identify, and raises ModuleNotFoundError when that plugin is absent.
@@ -83,6 +87,21 @@ def read_image_header(path: str | Path) -> ImageHeader:
     if orientation in _TRANSPOSED:
         return ImageHeader(h, w, orientation, mode, fmt, (w, h))
     return ImageHeader(w, h, orientation, mode, fmt, (w, h))
+
+
+def _claimed_size(path: Path) -> str | None:
+    """'W x H = N pixels' from a PNG's IHDR (the usual bomb), None for other formats."""
+    import struct
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+    except OSError:
+        return None
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    w, h = struct.unpack(">II", head[16:24])
+    return f"{w}x{h} = {w * h:,} pixels"
 
 
 def _size_with_opencv(path: Path) -> ImageHeader | None:

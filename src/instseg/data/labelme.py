@@ -38,6 +38,9 @@ from instseg.data.masks import (
 )
 from instseg.data.types import Finding, Instance, Severity
 from instseg.errors import ConversionError, InstsegError
+from instseg.io import atomic_write_bytes, inside
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 def circle_polygon(centre: np.ndarray, rim: np.ndarray, max_error: float = 0.1) -> np.ndarray:
@@ -56,10 +59,14 @@ def circle_polygon(centre: np.ndarray, rim: np.ndarray, max_error: float = 0.1) 
 def _decode_png(b64: str) -> np.ndarray | None:
     import cv2
 
+    from instseg.data.images import check_encoded_pixels
+
     try:
-        buf = np.frombuffer(base64.b64decode(b64), np.uint8)
+        raw = base64.b64decode(b64)
     except (ValueError, TypeError):
         return None
+    check_encoded_pixels(raw, "a mask shape's embedded PNG")  # a bomb is refused before decoding
+    buf = np.frombuffer(raw, np.uint8)
     return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
 
 
@@ -102,7 +109,11 @@ def _shape_geometry(
         return [np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]])]
     if kind == "circle":
         return [circle_polygon(pts[0], pts[1])]
-    sub = _decode_png(shape.get("mask") or "")
+    try:
+        sub = _decode_png(shape.get("mask") or "")
+    except InstsegError as e:
+        findings.append(Finding(Severity.ERROR, "bad-shape", f"{where}: {e}", path, action="shape skipped"))
+        return None
     if sub is None:
         findings.append(
             Finding(
@@ -154,8 +165,12 @@ def _read_labelme(path: Path, findings: list[Finding]) -> dict | None:
         )
         return None
     size = (data["imageWidth"], data["imageHeight"])
-    if not all(isinstance(v, int) and v > 0 for v in size):
-        message = f"imageWidth/imageHeight must be positive integers, got {size[0]!r}/{size[1]!r}"
+    from instseg.data.images import MAX_IMAGE_PIXELS
+
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size) \
+            or size[0] * size[1] > MAX_IMAGE_PIXELS:
+        message = (f"imageWidth/imageHeight must be positive integers (at most {MAX_IMAGE_PIXELS:,} pixels in "
+                   f"all), got {size[0]!r}/{size[1]!r}")
         findings.append(Finding(Severity.ERROR, "bad-labelme", message, path, action="file skipped"))
         return None
     return data
@@ -195,6 +210,11 @@ def labelme2yolo(
     for k, (path, data) in enumerate(docs):
         _convert_one(path, data, split_of[k], out, index, symlink, report, taken[split_of[k]])
     splits = [s for s in ("train", "val") if report.images.get(s)]
+    if not splits:
+        paths = [repr(str(d["imagePath"])) for _, d in docs[:2]]
+        raise ConversionError(
+            f"{input_dir}: none of the {len(docs)} LabelMe files has its image (imagePath {', '.join(paths)}, "
+            "relative to each JSON, not found and no imageData); put the images where imagePath says")
     write_data_yaml(out / "data.yaml", splits or ["train"], names)
     if "val" not in splits:
         report.notes.append("no val split: data.yaml's val points at the train images (use --val 0.2)")
@@ -206,9 +226,12 @@ def _image_for(
 ) -> Path | None:
     from instseg.data.imagesize import read_image_size
 
-    src = (path.parent / str(data["imagePath"]).replace("\\", "/")).resolve()
-    name = unique_name(path.with_suffix(Path(str(data["imagePath"])).suffix or ".jpg"), len(taken), taken)
-    dst = out / "images" / split / name
+    rel = str(data["imagePath"]).replace("\\", "/")
+    src = (path.parent / rel).resolve()  # reading may leave the folder (../images/a.jpg); writing never does
+    suffix = Path(rel).suffix.lower()
+    suffix = suffix if suffix in IMAGE_SUFFIXES else ".jpg"
+    name = unique_name(path.with_suffix(suffix), len(taken), taken)  # the JSON's own name, not imagePath
+    dst = inside(out, out / "images" / split / name)
     if src.is_file():
         try:
             size = read_image_size(src)
@@ -233,8 +256,10 @@ def _image_for(
         except (ValueError, TypeError):
             raw = b""
         if raw:
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            dst.write_bytes(raw)
+            kind = _embedded_suffix(raw)
+            if kind is not None and kind != dst.suffix:
+                dst = inside(out, dst.with_suffix(kind))
+            atomic_write_bytes(dst, raw)
             return dst
     report.findings.append(
         Finding(
@@ -245,6 +270,17 @@ def _image_for(
             action="file skipped",
         )
     )
+    return None
+
+
+def _embedded_suffix(raw: bytes) -> str | None:
+    """The file extension of an embedded image from its magic bytes (None when unknown)."""
+    for magic, suffix in ((b"\x89PNG", ".png"), (b"\xff\xd8", ".jpg"), (b"BM", ".bmp"), (b"II*\x00", ".tif"),
+                          (b"MM\x00*", ".tif")):
+        if raw.startswith(magic):
+            return suffix
+    if raw[:4] == b"RIFF" and raw[8:12] == b"WEBP":
+        return ".webp"
     return None
 
 

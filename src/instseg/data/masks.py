@@ -63,19 +63,73 @@ def polygons_to_rle(polygons: Sequence[np.ndarray], height: int, width: int) -> 
     return rle_as_text(mask_api.merge(rles) if len(rles) > 1 else rles[0])
 
 
+MAX_RLE_PIXELS = 2**30  # a mask larger than ~32k x 32k is refused before it is decoded (memory bomb)
+
+
+def _rle_size(size: object) -> tuple[int, int]:
+    if not isinstance(size, (list, tuple)) or len(size) != 2 or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in size):
+        raise ValueError(f"RLE 'size' must be [height, width] (two integers), got {str(size)[:40]}")
+    h, w = int(size[0]), int(size[1])
+    if h <= 0 or w <= 0 or h * w > MAX_RLE_PIXELS:
+        raise ValueError(f"RLE size {h}x{w} must be positive and at most {MAX_RLE_PIXELS} pixels")
+    return h, w
+
+
+def string_rle_counts(counts: str) -> list[int]:
+    """The run lengths of a compressed COCO RLE string (the LEB128-like code of the COCO API: 5 bits per
+    character from '0', 0x20 = more characters follow, 0x10 on the last one = negative; from the third run
+    on, a value is a difference to the run two before). ValueError when the string is not such a code."""
+    runs: list[int] = []
+    x = k = 0
+    for ch in counts:
+        c = ord(ch) - 48
+        if not 0 <= c < 64:
+            raise ValueError(f"RLE counts hold the character {ch!r}, outside the compressed alphabet '0'..'o'")
+        x |= (c & 0x1F) << (5 * k)
+        k += 1
+        if c & 0x20:
+            continue
+        if c & 0x10:
+            x |= -1 << (5 * k)
+        if len(runs) > 2:
+            x += runs[-2]
+        runs.append(x)
+        x = k = 0
+    if k:
+        raise ValueError("RLE counts end in the middle of a number (truncated string)")
+    return runs
+
+
+def _check_runs(runs: list[int], h: int, w: int, kind: str) -> None:
+    if any(r < 0 for r in runs):
+        raise ValueError(f"{kind} RLE has a negative run length")
+    total = sum(runs)
+    if total != h * w:
+        raise ValueError(f"{kind} RLE counts sum to {total}, but size {h}x{w} has {h * w} pixels")
+
+
 def normalize_rle(rle: dict) -> dict:
-    """Any COCO RLE (compressed ``str``/``bytes`` counts, or uncompressed ``list`` counts) -> compressed."""
+    """Any COCO RLE (compressed ``str``/``bytes`` counts, or uncompressed ``list`` counts) -> compressed.
+
+    ValueError (never a crash in the C decoder) when the size is not two positive integers, when the counts
+    are not a valid code or do not cover exactly ``h * w`` pixels, or when the mask would be huge."""
     if not isinstance(rle, dict) or "size" not in rle or "counts" not in rle:
         raise ValueError(f"not a COCO RLE (a dict with 'size' and 'counts'): {str(rle)[:80]}")
-    h, w = (int(v) for v in rle["size"])
+    h, w = _rle_size(rle["size"])
     counts = rle["counts"]
     if isinstance(counts, list):
-        if sum(int(c) for c in counts) != h * w:
-            raise ValueError(
-                f"uncompressed RLE counts sum to {sum(counts)}, but size {h}x{w} has {h * w} pixels"
-            )
+        if not all(isinstance(c, int) and not isinstance(c, bool) for c in counts):
+            raise ValueError("uncompressed RLE counts must be a list of integers")
+        _check_runs(counts, h, w, "uncompressed")
         return rle_as_text(coco_mask_api().frPyObjects({"size": [h, w], "counts": counts}, h, w))
-    if isinstance(counts, (str, bytes)):
+    if isinstance(counts, bytes):
+        try:
+            counts = counts.decode("ascii")
+        except UnicodeDecodeError as e:
+            raise ValueError("compressed RLE counts are not ASCII") from e
+    if isinstance(counts, str):
+        _check_runs(string_rle_counts(counts), h, w, "compressed")
         return rle_as_text({"size": [h, w], "counts": counts})
     raise ValueError(f"RLE counts must be a string or a list of ints, not {type(counts).__name__}")
 

@@ -3,8 +3,12 @@
 Two layouts are read, chosen per image by what exists in the masks folder (``<stem>`` = image file name
 without its extension):
 
-1. **Instance-id PNG** ``<masks>/<stem>.png``: one single-channel PNG (8- or 16-bit) the size of the image;
-   0 is background and each other value ``k`` is one instance.
+1. **Instance-id PNG** ``<masks>/<stem>.png``, or under one of the usual names ``<stem>_mask.png`` (the
+   layout of torchvision's Mask R-CNN tutorial), ``<stem>-mask.png``, ``<stem>_masks.png``,
+   ``<stem>_instanceIds.png`` (Cityscapes: ``<city>_<seq>_<frame>_leftImg8bit`` images have
+   ``..._gtFine_instanceIds.png`` masks, whose values below 1000 are class regions, not instances), or a
+   ``mask_pattern`` of the user's (``{stem}`` stands for the stem): one single-channel PNG (8- or 16-bit) the
+   size of the image; 0 is background and each other value ``k`` is one instance.
 2. **Binary per-instance PNGs** ``<masks>/<stem>_<k>.png`` or ``<masks>/<stem>/<k>.png`` (``k`` an integer):
    one file per instance, any non-zero pixel is inside.
 
@@ -40,18 +44,63 @@ def read_class_map(path: str | Path) -> dict[str, str]:
     return {str(k): v for k, v in data.items()}
 
 
+DEFAULT_MASK_PATTERNS = ("{stem}.png", "{stem}_mask.png", "{stem}-mask.png", "{stem}_masks.png",
+                         "{stem}_instanceIds.png", "{city}_gtFine_instanceIds.png")
+CITYSCAPES_SUFFIX = "_leftImg8bit"
+
+
+def mask_patterns(mask_pattern: str | None) -> list[str]:
+    """The instance-id file names tried per image, the user's pattern first; ConversionError when it is bad."""
+    if mask_pattern is None:
+        return list(DEFAULT_MASK_PATTERNS)
+    if "{stem}" not in mask_pattern or "/" in mask_pattern.replace("{stem}", "") or ".." in mask_pattern:
+        raise ConversionError(f"--mask-pattern {mask_pattern!r}: a file name holding {{stem}} (the image name "
+                              "without extension), e.g. '{stem}_label.png'")
+    pattern = mask_pattern if Path(mask_pattern).suffix else mask_pattern + ".png"
+    return [pattern, *DEFAULT_MASK_PATTERNS]
+
+
+def _pattern_name(pattern: str, stem: str) -> str | None:
+    if "{city}" in pattern:
+        if not stem.endswith(CITYSCAPES_SUFFIX):
+            return None
+        return pattern.replace("{city}", stem[: -len(CITYSCAPES_SUFFIX)])
+    return pattern.replace("{stem}", stem)
+
+
 def _read_mask(path: Path) -> np.ndarray | None:
+    """The mask's pixels (None when unreadable); DatasetError for a mask too large to decode (a bomb)."""
     import cv2
 
+    from instseg.data.images import check_image_pixels
+    from instseg.data.imagesize import read_image_header
+    from instseg.errors import DatasetError
+
+    try:
+        header = read_image_header(path)
+    except DatasetError as e:
+        if "too large to decode" in str(e):
+            raise
+        return None
+    check_image_pixels(path, header.width, header.height)
     return cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
 
 
+def _id_png(image: Path, masks_dir: Path, patterns: list[str]) -> Path | None:
+    for pattern in patterns:
+        name = _pattern_name(pattern, image.stem)
+        if name is not None and (masks_dir / name).is_file():
+            return masks_dir / name
+    return None
+
+
 def _instance_masks(
-    image: Path, masks_dir: Path, stems: set[str], findings: list[Finding]
-) -> list[tuple[int, np.ndarray, Path]]:
-    """[(k, binary mask, source file)] for one image (an instance-id PNG wins over binary PNGs)."""
-    id_png = masks_dir / f"{image.stem}.png"
-    if id_png.is_file():
+    image: Path, masks_dir: Path, stems: set[str], findings: list[Finding], patterns: list[str]
+) -> list[tuple[int, np.ndarray, Path]] | None:
+    """[(k, binary mask, source file)] for one image (an instance-id PNG wins over binary PNGs); None when
+    no mask file of the image exists at all."""
+    id_png = _id_png(image, masks_dir, patterns)
+    if id_png is not None:
         arr = _read_mask(id_png)
         if arr is None or arr.ndim != 2:
             shape = "unreadable" if arr is None else f"shape {arr.shape}"
@@ -66,6 +115,8 @@ def _instance_masks(
             )
             return []
         ids = [int(v) for v in np.unique(arr) if v != 0]
+        if id_png.stem.endswith("instanceIds") and any(k >= 1000 for k in ids):
+            ids = [k for k in ids if k >= 1000]  # Cityscapes: class*1000 + i; values < 1000 are class regions
         return [(k, (arr == k).astype(np.uint8), id_png) for k in ids]
     found: list[tuple[int, Path]] = []
     pattern = re.compile(re.escape(image.stem) + r"_(\d+)")
@@ -76,6 +127,8 @@ def _instance_masks(
     sub = masks_dir / image.stem
     if sub.is_dir():
         found += [(int(p.stem), p) for p in sub.glob("*.png") if p.stem.isdigit()]
+    if not found:
+        return None
     out = []
     for k, p in sorted(found):
         arr = _read_mask(p)
@@ -97,11 +150,15 @@ def masks2coco(
     *,
     class_map: str | Path | dict[str, str] | None = None,
     class_name: str | None = None,
+    mask_pattern: str | None = None,
 ) -> tuple[Path, list[Finding]]:
     """Write a COCO JSON for the images of ``images_dir`` from the masks in ``masks_dir`` (layouts above).
 
     Returns the JSON path and the findings (masks of the wrong size, unreadable or empty masks, instances
-    with no class). Images without any mask are written as background images, and counted in a finding.
+    with no class). Images without any mask are written as background images, and counted in a finding;
+    when *no* image has a mask file, ConversionError shows two mask names seen and the patterns tried (a
+    naming mismatch, not a dataset of background images). ``mask_pattern`` (e.g. ``'{stem}_label.png'``) is
+    tried before the usual names.
     """
     from instseg.data.imagesize import read_image_size
     from instseg.data.yaml_config import is_image_file
@@ -110,6 +167,7 @@ def masks2coco(
     for folder, what in ((images_dir, "--images"), (masks_dir, "--masks")):
         if not folder.is_dir():
             raise ConversionError(f"{what} {folder}: not a folder")
+    patterns = mask_patterns(mask_pattern)
     cmap = read_class_map(class_map) if isinstance(class_map, (str, Path)) else dict(class_map or {})
     if not cmap and class_name is None:
         class_name = "object"
@@ -121,7 +179,7 @@ def masks2coco(
     stems = {p.stem for p in images}
     findings: list[Finding] = []
     records: list[ImageRecord] = []
-    background = 0
+    background = matched = 0
     for image in images:
         try:
             width, height = read_image_size(image)
@@ -137,8 +195,9 @@ def masks2coco(
             )
             continue
         rec = ImageRecord(path=image, width=width, height=height)
-        masks = _instance_masks(image, masks_dir, stems, findings)
-        for k, mask, src in masks:
+        masks = _instance_masks(image, masks_dir, stems, findings, patterns)
+        matched += masks is not None
+        for k, mask, src in masks or []:
             if mask.shape != (height, width):
                 findings.append(
                     Finding(
@@ -176,6 +235,14 @@ def masks2coco(
             rec.instances.append(Instance(cls=index[name], rle=mask_to_rle(mask)))
         background += not rec.instances
         records.append(rec)
+    if records and not matched:
+        seen = sorted(p.name for p in masks_dir.rglob("*") if p.is_file())[:2]
+        tried = ", ".join(p.replace("{city}", "{stem-leftImg8bit}") for p in patterns)
+        raise ConversionError(
+            f"{masks_dir}: no mask matches any of the {len(records)} images of {images_dir} (image "
+            f"{records[0].path.name!r}; masks seen: {', '.join(map(repr, seen)) or 'none'}; names tried: {tried}, "
+            "{stem}_<k>.png, {stem}/<k>.png); name the masks like one of these or pass --mask-pattern "
+            "'<name with {stem}>'")
     if background:
         findings.append(
             Finding(

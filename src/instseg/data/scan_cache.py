@@ -97,6 +97,19 @@ def write_cache(preferred: Path, nc: int, entries: dict) -> Path | None:
     return None
 
 
+def decode_entry(image: Path, entry: object, stamp: list) -> tuple[ImageRecord | None, list[Finding]] | None:
+    """``(record, findings)`` of a cache entry whose stamp is ``stamp``; None when the entry is absent,
+    stale or damaged in any way (a hand-edited or foreign cache file is rescanned, never a crash)."""
+    if not isinstance(entry, dict) or entry.get("stamp") != stamp:
+        return None
+    try:
+        record = None if entry["record"] is None else record_from_json(image, entry["record"])
+        found = [finding_from_json(v) for v in entry["findings"]]
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
+        return None
+    return record, found
+
+
 # ----------------------------------------------------------------------------------------- (de)serialization
 def instance_to_json(inst: Instance) -> dict:
     rle = None

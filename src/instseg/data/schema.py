@@ -96,7 +96,9 @@ def parse_instance_object(obj, base: Path, width: int, height: int, nc: int) -> 
             raise _LineError("'polygons' must be a non-empty list of polygons")
         inst.polygons = [_polygon(p, width, height) for p in obj["polygons"]]
     elif given == ["mask_path"]:
-        inst.rle = _mask_rle(Path(str(obj["mask_path"])), base, width, height)
+        if not isinstance(obj["mask_path"], str) or not obj["mask_path"].strip() or len(obj["mask_path"]) > 1024:
+            raise _LineError(f"'mask_path' must be the path of a PNG (a string), got {str(obj['mask_path'])[:60]!r}")
+        inst.rle = _mask_rle(Path(obj["mask_path"]), base, width, height)
     elif given == ["rle"]:
         try:
             inst.rle = normalize_rle(obj["rle"])

@@ -79,7 +79,7 @@ def label_path_for(image_path: Path) -> Path:
 def _yaml_error(path: Path, e: Exception) -> DatasetError:
     mark = getattr(e, "problem_mark", None)
     where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-    problem = getattr(e, "problem", None) or str(e)
+    problem = " ".join((getattr(e, "problem", None) or str(e)).split())  # one line, whatever PyYAML wrote
     return DatasetError(
         f"{where}: not valid YAML ({problem}); fix the syntax (e.g. quote names with ':' or '#')"
     )
@@ -182,6 +182,8 @@ def load_data_yaml(path: str | Path) -> DatasetSpec:
     raw_root = data.get("path")
     if raw_root in (None, ""):
         root = yaml_path.parent
+    elif not isinstance(raw_root, str) or len(raw_root) > 4096:
+        raise DatasetError(f"{yaml_path}: key 'path' must be a folder (a string), got {str(raw_root)[:60]!r}")
     else:
         root = Path(os.path.expanduser(str(raw_root)))
         root = (root if root.is_absolute() else yaml_path.parent / root).resolve()
@@ -197,6 +199,10 @@ def load_data_yaml(path: str | Path) -> DatasetSpec:
         entries = value if isinstance(value, (list, tuple)) else [value]
         found: list[Path] = []
         tried_all: list[Path] = []
+        bad = [e for e in entries if not isinstance(e, (str, int)) or isinstance(e, bool) or len(str(e)) > 4096]
+        if bad:
+            raise DatasetError(f"{yaml_path}: key '{key}' must be a folder, a .txt list or a list of these "
+                               f"(strings), got {str(bad[0])[:60]!r}")
         for entry in entries:
             if not isinstance(entry, (str, Path)):
                 raise DatasetError(f"{yaml_path}: key '{key}': expected a folder or .txt path, got {entry!r}")

@@ -17,6 +17,7 @@ The readers return geometry in **absolute pixels** (``x * width``, ``y * height`
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,8 @@ from instseg.errors import ConversionError
 from instseg.io import atomic_write_text
 
 COORD_TOLERANCE = 0.01  # normalized coordinates in [-0.01, 1.01] are clipped to [0, 1]; further out: skipped
+# a label file for 10,000 instances of 100 points is ~18 MB; above this size it is refused before reading
+MAX_LABEL_BYTES = int(os.environ.get("INSTSEG_MAX_LABEL_BYTES", 256 * 2**20))
 MIN_POLYGON_AREA = 1e-3  # pixels^2; a polygon enclosing less is degenerate (collinear or repeated points)
 
 
@@ -156,8 +159,15 @@ def parse_yolo_labels(
 
 
 def read_label_text(path: Path) -> tuple[str, Finding | None]:
-    """A label file's text (BOM stripped), or an ERROR finding when it cannot be read or decoded."""
+    """A label file's text (BOM stripped), or an ERROR finding when it cannot be read or decoded, or when it
+    is larger than :data:`MAX_LABEL_BYTES` (checked with ``os.stat`` before anything is read)."""
     try:
+        size = os.stat(path).st_size
+        if size > MAX_LABEL_BYTES:
+            return "", Finding(Severity.ERROR, "label-too-large",
+                               f"label file is {size / 2**20:,.0f} MiB, more than the {MAX_LABEL_BYTES / 2**20:.0f} MiB "
+                               "a label file may be (a corrupt or wrong file?)", path, None,
+                               "labels of this image ignored; raise INSTSEG_MAX_LABEL_BYTES if it is real")
         return path.read_text(encoding="utf-8-sig"), None
     except (OSError, UnicodeDecodeError) as e:
         return "", Finding(Severity.ERROR, "unreadable-label", f"cannot read the label file ({e})", path, None,

@@ -23,10 +23,12 @@ REQUIRED_KEYS = ("model", "architecture", "size", "names")
 
 
 def save_checkpoint(path: Path, ckpt: dict) -> Path:
-    """Write ``ckpt`` to ``path`` atomically: a crash leaves the previous file intact."""
+    """Write ``ckpt`` to ``path`` atomically and durably (fsync before the rename): a kill, a power cut or a
+    full disk leaves the previous file intact; a full disk raises :class:`instseg.io.DiskFullError` naming
+    the folder and the space needed."""
     import torch
 
-    return atomic_write(path, lambda f: torch.save(ckpt, f), binary=True)
+    return atomic_write(path, lambda f: torch.save(ckpt, f), binary=True, fsync=True)
 
 
 def load_checkpoint(path: Path, map_location: str = "cpu") -> dict:
@@ -46,6 +48,16 @@ def load_checkpoint(path: Path, map_location: str = "cpu") -> dict:
         have = sorted(ckpt)[:10] if isinstance(ckpt, dict) else type(ckpt).__name__
         raise WeightsError(f"{path}: not an instseg checkpoint (needs keys {list(REQUIRED_KEYS)}, has {have})")
     return ckpt
+
+
+def remove_stale_temps(run_root: Path) -> list[Path]:
+    """Delete the temporary files (``.<name>.*.tmp``) that a killed run left in its folder; return them."""
+    root = Path(run_root)
+    stale = [p for folder in (root, root / "weights", root / "predictions") if folder.is_dir()
+             for p in folder.glob(".*.tmp") if p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def is_instseg_checkpoint(path: Path) -> bool:
@@ -104,4 +116,4 @@ def load_weights(model, state: dict, path: Path, strict: bool = True) -> None:
                            "and the dataset's classes") from e
 
 
-__all__ = ["save_checkpoint", "load_checkpoint", "rng_state", "set_rng_state", "model_state", "load_weights"]
+__all__ = ["save_checkpoint", "load_checkpoint", "remove_stale_temps", "rng_state", "set_rng_state", "model_state", "load_weights"]

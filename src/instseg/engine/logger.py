@@ -41,31 +41,53 @@ def _fmt(v) -> str:
 
 
 class ResultsCSV:
-    """Appends epoch rows to results.csv; a resumed run keeps the rows of the epochs it already finished."""
+    """Epoch rows of results.csv; a resumed run keeps the rows of the epochs it already finished.
+
+    Every change rewrites the whole (small) file atomically, so a kill or a full disk mid-write leaves the
+    previous complete file, never a half row; a full disk raises :class:`instseg.io.DiskFullError`.
+    """
 
     def __init__(self, path: Path, loss_names: list[str]):
         self.path = Path(path)
         self.columns = results_columns(loss_names)
 
-    def truncate_after(self, epoch: int) -> None:
-        """Keep rows with epoch <= ``epoch`` (1-based), so a resumed run rewrites what it redoes."""
+    def _rows(self) -> list[list[str]]:
         if not self.path.exists():
-            return
-        with self.path.open(newline="") as f:
-            rows = list(csv.reader(f))
+            return []
+        with self.path.open(newline="", encoding="utf-8", errors="replace") as f:
+            return [r for r in csv.reader(f) if r]
+
+    def _write(self, rows: list[list[str]]) -> None:
+        import io as _io
+
+        from instseg.io import atomic_write_text
+
+        buf = _io.StringIO()
+        csv.writer(buf).writerows(rows)
+        atomic_write_text(self.path, buf.getvalue())
+
+    def reset(self) -> None:
+        """Forget the rows of an earlier run in the same folder."""
+        self.path.unlink(missing_ok=True)
+
+    def truncate_after(self, epoch: int) -> None:
+        """Keep the complete rows with epoch <= ``epoch`` (1-based), one per epoch (the last written wins),
+        in epoch order, so a resumed run rewrites what it redoes and never duplicates a row."""
+        rows = self._rows()
         if not rows:
             return
-        kept = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= epoch]
-        with self.path.open("w", newline="") as f:
-            csv.writer(f).writerows(kept)
+        header, by_epoch = rows[0], {}
+        for r in rows[1:]:
+            if len(r) == len(header) and r[0].isdigit() and int(r[0]) <= epoch:
+                by_epoch[int(r[0])] = r
+        self._write([header] + [by_epoch[e] for e in sorted(by_epoch)])
 
     def append(self, row: dict) -> None:
-        new = not self.path.exists() or self.path.stat().st_size == 0
-        with self.path.open("a", newline="") as f:
-            w = csv.writer(f)
-            if new:
-                w.writerow(self.columns)
-            w.writerow([_fmt(row.get(c)) for c in self.columns])
+        rows = self._rows()
+        if not rows:
+            rows = [list(self.columns)]
+        rows.append([_fmt(row.get(c)) for c in self.columns])
+        self._write(rows)
 
 
 def read_results(path: Path) -> list[dict]:

@@ -24,8 +24,9 @@ def with_defaults(cfg: TrainConfig) -> TrainConfig:
     return replace(cfg, model=size, batch=cfg.batch or spec.default_batch, imgsz=cfg.imgsz or spec.default_imgsz)
 
 
-def resume_config(last: Path, epochs: int | None = None) -> tuple[TrainConfig, RunDir]:
-    """The config a checkpoint was trained with (``epochs`` may extend it) and its run folder."""
+def resume_config(last: Path, epochs: int | None = None, force: bool = False) -> tuple[TrainConfig, RunDir]:
+    """The config a checkpoint was trained with (``epochs`` may extend it) and its run folder. A dataset that
+    changed since the checkpoint stops the resume unless ``force`` (engine/dataset_fingerprint.py)."""
     from instseg.engine.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(last)
@@ -36,10 +37,17 @@ def resume_config(last: Path, epochs: int | None = None) -> tuple[TrainConfig, R
     done = int(ckpt.get("epoch", -1)) + 1
     if epochs is not None and epochs < done:
         raise WeightsError(f"{last}: --epochs {epochs} < the {done} epochs already trained; give more epochs")
-    if epochs is None and done >= cfg.epochs:
+    final_eval_missing = not (Path(last).resolve().parent.parent / "metrics.json").exists()  # killed before it
+    if epochs is None and done >= cfg.epochs and not final_eval_missing:
         raise WeightsError(f"{last}: training already finished ({done}/{cfg.epochs} epochs); "
                            f"pass --epochs N (> {done}) to extend it")
     cfg = replace(cfg, resume=Path(last), epochs=epochs or cfg.epochs, weights=None, pretrained=False)
+    from instseg.engine.checkpoint import remove_stale_temps
+    from instseg.engine.dataset_fingerprint import check_resume_data
+
+    check_resume_data(ckpt, cfg, force)
+
+    remove_stale_temps(Path(last).resolve().parent.parent)  # left by a kill mid-write
     return cfg, RunDir(Path(last).resolve().parent.parent)
 
 

@@ -73,7 +73,15 @@ class Trainer:
         self._build_optimization()
         if cfg.resume is not None:
             self._load_resume(cfg.resume)
+        elif self.info.is_main:
+            from instseg.engine.checkpoint import remove_stale_temps
+
+            self.log.csv.reset()  # a fresh run in a reused folder (--exist-ok) starts its own results.csv
+            remove_stale_temps(self.run.root)  # and drops what a killed run left half written
         if self.info.is_main:
+            from instseg.engine.dataset_fingerprint import fingerprint
+
+            self.data_fingerprint = fingerprint(cfg.data)  # stored in each checkpoint, checked on resume
             save_yaml(cfg, self.run.config_yaml)
 
     # ---------------------------------------------------------------------------------------------- setup
@@ -272,14 +280,15 @@ class Trainer:
             "architecture": self.cfg.architecture, "size": self.cfg.model, "names": list(self.names),
             "imgsz": self.cfg.imgsz, "mask_stride": self.arch.mask_stride, "config": to_dict(self.cfg),
             "schedule": to_dict(self.schedule), "instseg_version": getattr(instseg, "__version__", "0"),
+            "data_fingerprint": getattr(self, "data_fingerprint", None),
         }
 
     def _save(self, epoch: int, best: bool) -> None:
         from instseg.engine.checkpoint import save_checkpoint
 
-        save_checkpoint(self.run.last, self._checkpoint(epoch, full=True))
-        if best:
+        if best:  # best first: a failure (full disk) between the two never leaves last.pt ahead of best.pt
             save_checkpoint(self.run.best, self._checkpoint(epoch, full=False))
+        save_checkpoint(self.run.last, self._checkpoint(epoch, full=True))
 
     def _final_eval(self) -> dict:
         """Score best.pt (else the last weights) on val: metrics.json and predictions/val.json."""

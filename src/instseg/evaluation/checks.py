@@ -7,9 +7,15 @@ never modified: a normalized entry is a new (shallow) dict.
 
 from __future__ import annotations
 
+import re
+
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from instseg.data.masks import normalize_rle
+
+_RLE_TEXT = re.compile(r"[0-o]*")  # the compressed COCO RLE alphabet, '0' (48) .. 'o' (111)
 from instseg.errors import DatasetError
 from instseg.evaluation.results import _encoded, coco_mask_api, read_json_file
 
@@ -176,7 +182,7 @@ def _seg_to_rle(seg, height: int, width: int, where: str) -> dict:
         _require("counts" in seg and "size" in seg, f"{where}: RLE segmentation needs 'size' and 'counts'")
         if list(seg["size"]) != [height, width]:
             raise ValueError(f"RLE size {list(seg['size'])} != image size [{height}, {width}] (h, w)")
-        return _encoded(seg)
+        return _encoded(normalize_rle(seg))
     except (ValueError, TypeError) as e:
         raise DatasetError(f"{where}: unusable segmentation ({e}); fix or remove the annotation") from e
 
@@ -200,13 +206,14 @@ def check_results(
         if not isinstance(res, dict):
             raise DatasetError(f"{source}: result {i} is not an object")
         img_id = res.get("image_id")
-        if img_id not in sizes:
+        if not isinstance(img_id, (int, str)) or isinstance(img_id, bool) or img_id not in sizes:
             raise DatasetError(
                 f"{source}: result {i}: image_id {img_id!r} is not in the ground truth {gt.source} "
                 f"({len(sizes)} images, ids {min(sizes, default='-')}..{max(sizes, default='-')}); "
                 "predict on the same split the ground truth was made from"
             )
-        if res.get("category_id") not in names:
+        cat = res.get("category_id")
+        if not isinstance(cat, (int, str)) or isinstance(cat, bool) or cat not in names:
             raise DatasetError(
                 f"{source}: result {i}: category_id {res.get('category_id')!r} is not in the ground truth "
                 f"(category ids {sorted(names)}); map 0-based labels through the ground truth's category ids"
@@ -230,12 +237,24 @@ def check_results(
             h, w = sizes[img_id]
             rle = _seg_to_rle(seg, h, w, f"{source}: result {i}")
             r["segmentation"] = {"size": [h, w], "counts": rle["counts"].decode("utf-8")}
-        elif seg.get("size") != size_lists[img_id] and list(seg.get("size", ())) != size_lists[img_id]:
+        elif seg.get("size") != size_lists[img_id] and list(seg.get("size") or ()) != size_lists[img_id]:
             raise DatasetError(
                 f"{source}: result {i}: mask size {seg.get('size')} != image {img_id} size "
                 f"{size_lists[img_id]} (h, w); write masks at the original image size"
             )
+        elif _RLE_TEXT.fullmatch(seg["counts"]) is None:
+            # the alphabet only (a regex, in C): decoding every string in Python to check its run sum would
+            # cost ~250 us a mask, 5x the whole evaluation; pycocotools' area/iou/toBbox never write a
+            # decoded mask, so a wrong sum cannot crash them
+            try:
+                normalize_rle(seg)
+            except ValueError as e:
+                raise DatasetError(f"{source}: result {i}: segmentation is not a valid COCO RLE ({e}); "
+                                   "re-export the results") from e
         box = res.get("bbox")
+        if isinstance(box, list) and len(box) == 4 and not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in box):
+            raise DatasetError(f"{source}: result {i}: 'bbox' {str(box)[:60]} is not 4 finite numbers [x, y, w, h]")
         if not (isinstance(box, list) and len(box) == 4):
             if seg is None:
                 raise DatasetError(f"{source}: result {i}: neither a 4-number 'bbox' nor a 'segmentation'")
