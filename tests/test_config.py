@@ -28,5 +28,5 @@ def test_invalid_values_name_the_option(cls, kwargs, needle):
 
 
 def test_unknown_keys_are_listed():
-    with pytest.raises(ConfigError, match="unknown TrainConfig keys"):
+    with pytest.raises(ConfigError, match=r"unknown TrainConfig key 'epochz' \(did you mean 'epochs'\?\); valid: data,"):
         from_dict(TrainConfig, {"epochz": 3})
