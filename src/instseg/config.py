@@ -320,6 +320,18 @@ def resolve_key(key: str, item: str | None = None) -> tuple[str | None, str]:
                              f"(`instseg train --help-settings` lists them all)")
 
 
+def get_value(cfg: TrainConfig, key: str) -> Any:
+    """The value of one setting of ``cfg`` (``mosaic``, ``schedule.clip_grad``, ``epochs``)."""
+    section, name = resolve_key(key)
+    return getattr(cfg if section is None else getattr(cfg, section), name)
+
+
+def with_unset(cfg: TrainConfig, defaults: dict[str, Any]) -> TrainConfig:
+    """``cfg`` with each of ``defaults`` (setting -> value) set where ``cfg`` leaves it unset (None)."""
+    todo = {k: v for k, v in defaults.items() if get_value(cfg, k) is None}
+    return apply_values(cfg, todo) if todo else cfg
+
+
 def field_type(section: str | None, name: str) -> str:
     """The annotation of one field, as written (``'float | None'``)."""
     return str(_sections()[section].__dataclass_fields__[name].type)
@@ -396,7 +408,7 @@ def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"setting {item!r} is not KEY=VALUE (e.g. mosaic=0.5); "
+            raise ConfigError(f"{item!r} is not KEY=VALUE (e.g. mosaic=0.5); "
                               f"`instseg train --help-settings` lists the keys")
         key = key.strip()
         values.pop(key, None)
@@ -432,8 +444,12 @@ def field_help(key: str) -> str:
     """The help text of one setting: its docstring and its dataclass default (the one source of both)."""
     section, name = resolve_key(key)
     default = field_default(section, name)
-    shown = "unset" if default is None else ("''" if default == "" else default)
-    return f"{field_docs().get((section, name), '')} [default: {shown}]"
+    return f"{field_docs().get((section, name), '')} (default: {show_default(default)})"
+
+
+def show_default(value: Any) -> str:
+    """A default as the help prints it: ``unset``, ``''``, ``100``, ``exp``."""
+    return "unset" if value is None else ("''" if value == "" else str(value))
 
 
 def settings_help(flags: dict[str, str] | None = None) -> str:
@@ -453,7 +469,7 @@ def settings_help(flags: dict[str, str] | None = None) -> str:
             key = f"{section}.{f.name}" if section else f.name
             default = field_default(section, f.name)
             flag = f"  ({flags[key]})" if key in flags else ""
-            lines.append(f"  {key} = {'null' if default is None else default!s}   [{f.type}]{flag}")
+            lines.append(f"  {key} = {show_default(default)}   [{f.type}]{flag}")
             lines.append(f"      {docs.get((section, f.name), '')}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
@@ -547,5 +563,5 @@ def load_yaml(cls: type, path: Path) -> Any:
 
 __all__ = ["AugmentConfig", "ScheduleConfig", "TrainConfig", "apply_overrides", "apply_values", "ConfigError",
            "UnknownChoiceError", "did_you_mean", "unknown_choice", "configs_dir", "read_yaml", "recipe_files",
-           "recipe_names", "resolve_key", "coerce", "field_docs", "field_default", "field_help",
+           "recipe_names", "resolve_key", "get_value", "with_unset", "coerce", "field_docs", "field_default", "field_help",
            "settings_help", "load_run_config", "to_dict", "from_dict", "save_yaml", "load_yaml", "field"]
