@@ -28,8 +28,7 @@ CORE_PACKAGES: tuple[tuple[str, str, str], ...] = (
 )
 OPTIONAL_PACKAGES: tuple[tuple[str, str, str], ...] = (
     ("ultralytics", "ultralytics", "YOLO11-seg backend: pip install 'instseg[yolo]'"),
-    ("mmdet", "mmdet", "MMDetection comparison backend (see DEVELOPERS.md)"),
-    ("detectron2", "detectron2", "Detectron2 backend (install from source)"),
+    ("mmdet", "mmdet", "MMDetection: only for the parity scripts (DEVELOPERS.md); not a backend"),
     ("ray", "ray", "sweeps: pip install 'instseg[tune]'"),
     ("optuna", "optuna", "sweeps: pip install 'instseg[tune]'"),
 )
