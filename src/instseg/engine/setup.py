@@ -55,11 +55,7 @@ def load_records(data: Path, split: str, log=print) -> list[ImageRecord]:
     """The checked records of one split of ``data`` (a data.yaml); problems are reported, fatal ones raise."""
     from instseg.data.checks import load_split
 
-    if data is None:
-        raise DatasetError("no dataset: pass --data path/to/data.yaml")
-    if Path(data).suffix.lower() == ".json":
-        raise DatasetError(f"{data}: training reads a YOLO data.yaml; convert COCO JSON first with "
-                           f"`instseg convert coco2yolo {data} --images DIR --out DIR`")
+    _check_data_yaml(data)
     records, findings = load_split(Path(data), split)
     bad = [f for f in findings if f.severity in (Severity.ERROR, Severity.FATAL)]
     for f in bad[:5]:
@@ -71,9 +67,18 @@ def load_records(data: Path, split: str, log=print) -> list[ImageRecord]:
     return records
 
 
+def _check_data_yaml(data: Path | None) -> None:
+    if data is None:
+        raise DatasetError("no dataset: pass --data path/to/data.yaml")
+    if Path(data).suffix.lower() == ".json":
+        raise DatasetError(f"{data}: training reads a YOLO data.yaml; convert COCO JSON first with "
+                           f"`instseg convert coco2yolo --coco {data} --images DIR --out DIR`")
+
+
 def dataset_names(data: Path) -> list[str]:
     from instseg.data.yaml_config import load_data_yaml
 
+    _check_data_yaml(data)
     return load_data_yaml(Path(data)).names
 
 
