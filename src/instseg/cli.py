@@ -219,7 +219,7 @@ def _setting_help(key: str, extra: str = "") -> str:
     """A flag's help: the field's docstring and its dataclass default (config.py is the one source)."""
     from instseg.config import field_help
 
-    return f"{extra}{field_help(key)}"
+    return field_help(key, extra)
 
 
 _TRAIN_FLAGS = {"data": "--data", "architecture": "--architecture/-a", "model": "--model/-m", "epochs": "--epochs",
@@ -295,7 +295,7 @@ def train_cmd(
     data: Optional[Path] = typer.Option(None, "--data", help=_setting_help("data")),
     architecture: Optional[str] = typer.Option(None, "--architecture", "-a", help=_setting_help("architecture")),
     model: Optional[str] = typer.Option(None, "--model", "-m", help=_setting_help("model")),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help=_setting_help("epochs", "With --resume: extend the run to N. ")),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help=_setting_help("epochs", "With --resume: extend the run to N.")),
     imgsz: Optional[int] = typer.Option(None, "--imgsz", help=_setting_help("imgsz")),
     batch: Optional[int] = typer.Option(None, "--batch", help=_setting_help("batch")),
     device: Optional[str] = typer.Option(None, "--device", help=_setting_help("device")),

@@ -208,7 +208,7 @@ class TrainConfig:
     data: Path | None = None
     """Path to the dataset's data.yaml (or a COCO JSON)."""
     architecture: str = "maskrcnn"
-    """A key of instseg.models.registry.ARCHITECTURES (see `instseg list-models`)."""
+    """An architecture: a file name of configs/models/ (see `instseg list-models`)."""
     model: str | None = None
     """The size, e.g. 'nano', 'tiny', 'n', 'r50-fpn'; None = the architecture's default size."""
     epochs: int = 100
@@ -228,7 +228,7 @@ class TrainConfig:
     amp: bool = True
     """Automatic mixed precision on CUDA (ignored on CPU)."""
     ema: bool | None = None
-    """Model EMA; None = the recipe's choice (on for ultralytics and upstream RTMDet)."""
+    """Model EMA; None = the recipe's choice (its `ema:`; on for ultralytics, warmup-cosine, upstream-rtmdet-ins)."""
     cache: str | None = None
     """'ram' to keep decoded images in memory; None = read from disk every time."""
     project: Path | None = None
@@ -440,11 +440,12 @@ def field_default(section: str | None, name: str) -> Any:
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
-def field_help(key: str) -> str:
-    """The help text of one setting: its docstring and its dataclass default (the one source of both)."""
+def field_help(key: str, extra: str = "") -> str:
+    """The help text of one setting: its docstring (+ ``extra``) and its dataclass default (the one source
+    of both)."""
     section, name = resolve_key(key)
     default = field_default(section, name)
-    return f"{field_docs().get((section, name), '')} (default: {show_default(default)})"
+    return f"{field_docs().get((section, name), '')}{' ' + extra if extra else ''} (default: {show_default(default)})"
 
 
 def show_default(value: Any) -> str:

@@ -38,7 +38,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from instseg.config import ConfigError, ScheduleConfig
+from instseg.config import ConfigError, ScheduleConfig, field_default
 
 GROUPS = ("weight", "bn", "bias")
 """Parameter-group names, in optimizer order (pg0, pg1, pg2)."""
@@ -155,14 +155,16 @@ def resolve_schedule(
     batch: int,
     n_train: int,
     nc: int,
-    close_mosaic: int = 10,
+    close_mosaic: int | None = None,
     ema: bool | None = None,
 ) -> ResolvedSchedule:
     """The schedule of one run. ``batch`` is the total batch (all ranks), ``nb`` the batches per epoch per rank.
 
     Explicit values in ``cfg`` always win over the recipe's; ``ema`` (TrainConfig.ema) likewise.
-    ``architecture`` only picks the recipe of ``--schedule upstream``.
+    ``architecture`` only picks the recipe of ``--schedule upstream``; ``close_mosaic`` None = AugmentConfig's.
     """
+    if close_mosaic is None:
+        close_mosaic = field_default("augment", "close_mosaic")
     if nb < 1 or epochs < 1 or batch < 1:
         raise ConfigError(f"schedule needs nb, epochs, batch >= 1 (got nb={nb}, epochs={epochs}, batch={batch})")
     recipe = cfg.recipe or default_recipe
