@@ -9,6 +9,7 @@ backend is not installed are listed as skipped, with the reason.
     python scripts/bench/bench_divergence.py                 # every size of every architecture
     python scripts/bench/bench_divergence.py --smallest      # the smallest size of each (what the slow test runs)
     python scripts/bench/bench_divergence.py -a maskrcnn     # one architecture
+    python scripts/bench/bench_divergence.py --smallest -m r50-fpn-v2   # ... plus Mask R-CNN's default size
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def fire8_yaml(root: Path, dataset: Path = FIRE_SEG, n_train: int = 8, n_val: in
     return data
 
 
-def targets(only: list[str] | None = None, smallest: bool = False) -> list[tuple[str, str, str | None]]:
+def targets(only: list[str] | None = None, smallest: bool = False,
+            sizes: list[str] | None = None) -> list[tuple[str, str, str | None]]:
     """(architecture, size, why it is skipped or None) for every registered architecture."""
     from instseg.backends import load_backend
     from instseg.models.registry import ARCHITECTURES
@@ -54,10 +56,12 @@ def targets(only: list[str] | None = None, smallest: bool = False) -> list[tuple
             why = load_backend(spec.backend).available()
         except Exception as e:  # a backend that cannot even be imported is skipped, with the reason
             why = f"{type(e).__name__}: {e}"
-        sizes = list(spec.sizes)
+        chosen = list(spec.sizes)
         if smallest:
-            sizes = [min(spec.sizes.values(), key=lambda s: s.params_m or float("inf")).name]
-        out += [(name, size, why) for size in sizes]
+            chosen = [min(spec.sizes.values(), key=lambda s: s.params_m or float("inf")).name]
+        if sizes:
+            chosen = [s for s in spec.sizes if s in sizes or (smallest and s in chosen)]
+        out += [(name, size, why) for size in chosen]
     return out
 
 
@@ -108,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-a", "--architecture", action="append", help="only this architecture (repeatable)")
     ap.add_argument("--smallest", action="store_true", help="only the smallest size of each architecture")
+    ap.add_argument("-m", "--model", action="append", help="only this size (repeatable; with --smallest: also)")
     ap.add_argument("--keep", type=Path, default=None, help="keep the runs under this folder")
     args = ap.parse_args(argv)
     if not (FIRE_SEG / "train" / "images").is_dir():
@@ -117,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         root = args.keep or Path(tmp)
         data = fire8_yaml(root / "data")
         rows = []
-        for arch, size, why in targets(args.architecture, args.smallest):
+        for arch, size, why in targets(args.architecture, args.smallest, args.model):
             if why:
                 rows.append({"arch": arch, "size": size, "skipped": why})
                 continue
