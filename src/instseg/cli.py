@@ -217,7 +217,7 @@ def eval_cmd(
 # ----------------------------------------------------------------------- train / predict (engine + backends)
 def _setting_help(key: str, extra: str = "") -> str:
     """A flag's help: the field's docstring and its dataclass default (config.py is the one source)."""
-    from instseg.config import field_help
+    from instseg.config_help import field_help
 
     return field_help(key, extra)
 
@@ -231,7 +231,7 @@ _TRAIN_FLAGS = {"data": "--data", "architecture": "--architecture/-a", "model": 
 
 def _help_settings(value: bool) -> None:
     if value:
-        from instseg.config import settings_help
+        from instseg.config_help import settings_help
 
         typer.echo(settings_help(_TRAIN_FLAGS), nl=False)
         raise typer.Exit(0)

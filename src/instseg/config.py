@@ -8,82 +8,17 @@ run folder.
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import functools
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from instseg.errors import InstsegError
 from instseg.io import atomic_write_text
 
 
-class ConfigError(InstsegError, ValueError):
-    """A configuration value is invalid; the message names the option and the valid range."""
-
-
-class UnknownChoiceError(ConfigError, KeyError):
-    """A name (architecture, size, recipe, setting) that is not one of the valid choices; the message lists
-    them and the closest one. Also a KeyError, for callers that looked names up in plain dicts."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else ""
-
-
-def did_you_mean(name: str, choices) -> str:
-    """``" (did you mean 'solov2'?)"`` for the closest of ``choices`` (difflib), or ``""``."""
-    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def unknown_choice(what: str, name: str, choices, where: str = "") -> UnknownChoiceError:
-    """The error for ``name`` not in ``choices``: names them all, and the closest."""
-    valid = ", ".join(str(c) for c in choices)
-    return UnknownChoiceError(f"{where}unknown {what} {name!r}{did_you_mean(name, choices)}; valid: {valid}")
-
-
-# ------------------------------------------------------------------------------------- presets (configs/)
-def configs_dir() -> Path:
-    """The presets folder. ``configs/`` at the top of the repository is the only copy; the package reaches
-    it as ``instseg/configs`` (a symlink in a source checkout, package data in a wheel)."""
-    return (Path(__file__).resolve().parent / "configs").resolve()
-
-
-def read_yaml(path: Path, what: str = "YAML file") -> dict:
-    """A YAML mapping from ``path``; a missing, unreadable, malformed or non-mapping file is a ConfigError
-    that names the file (and line)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as e:
-        raise ConfigError(f"{path}: {what} not found; check the path") from e
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read this {what} ({e.__class__.__name__}: {e})") from e
-    try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ConfigError(f"{path}{line}: not valid YAML ({problem}); fix the file") from e
-    if data is None:
-        raise ConfigError(f"{path}: the {what} is empty")
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a {what} must be a mapping of keys to values, not a {type(data).__name__}")
-    return data
-
-
-@functools.lru_cache(maxsize=None)
-def recipe_files() -> dict[str, Path]:
-    """``name -> configs/recipes/<name>.yaml`` for every training recipe."""
-    return {p.stem: p for p in sorted((configs_dir() / "recipes").glob("*.yaml"))}
-
-
-def recipe_names() -> tuple[str, ...]:
-    """The valid ``schedule.recipe`` values: every recipe file, and ``upstream`` (the architecture's own)."""
-    return (*recipe_files(), "upstream")
+from instseg.presets import (ConfigError, UnknownChoiceError, configs_dir, did_you_mean, read_yaml,  # noqa: F401
+                             recipe_files, recipe_names, unknown_choice)
 
 
 def _check_range(name: str, value: float, lo: float, hi: float) -> None:
@@ -416,64 +351,9 @@ def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
     return apply_values(cfg, values, shown)
 
 
-# ------------------------------------------------------------------------------------ field documentation
-@functools.lru_cache(maxsize=None)
-def field_docs() -> dict[tuple[str | None, str], str]:
-    """``(section, field) -> docstring`` read from this module's source (the string under each field)."""
-    import ast
-
-    tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
-    names = {"TrainConfig": None, "AugmentConfig": "augment", "ScheduleConfig": "schedule"}
-    docs: dict[tuple[str | None, str], str] = {}
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef) and node.name in names:
-            body = node.body
-            for a, b in zip(body, body[1:]):
-                if (isinstance(a, ast.AnnAssign) and isinstance(a.target, ast.Name) and isinstance(b, ast.Expr)
-                        and isinstance(b.value, ast.Constant) and isinstance(b.value.value, str)):
-                    docs[(names[node.name], a.target.id)] = " ".join(b.value.value.split())
-    return docs
-
-
 def field_default(section: str | None, name: str) -> Any:
     f = _sections()[section].__dataclass_fields__[name]
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-
-
-def field_help(key: str, extra: str = "") -> str:
-    """The help text of one setting: its docstring (+ ``extra``) and its dataclass default (the one source
-    of both)."""
-    section, name = resolve_key(key)
-    default = field_default(section, name)
-    return f"{field_docs().get((section, name), '')}{' ' + extra if extra else ''} (default: {show_default(default)})"
-
-
-def show_default(value: Any) -> str:
-    """A default as the help prints it: ``unset``, ``''``, ``100``, ``exp``."""
-    return "unset" if value is None else ("''" if value == "" else str(value))
-
-
-def settings_help(flags: dict[str, str] | None = None) -> str:
-    """Every setting with its type, default and docstring, by section (``instseg train --help-settings``).
-    ``flags``: setting -> the flag that also sets it."""
-    flags = flags or {}
-    docs = field_docs()
-    lines = ["Every setting of `instseg train`, as KEY=VALUE (or --key VALUE; booleans also --key / --no-key).",
-             "Order: dataclass defaults < --config FILE < KEY=VALUE < flags. Values are YAML scalars;",
-             "`section.key` where a name is in two sections (augment.recipe, schedule.recipe).", ""]
-    titles = {None: "run", "augment": "augment (AugmentConfig)", "schedule": "schedule (ScheduleConfig)"}
-    for section, cls in _sections().items():
-        lines.append(f"{titles[section]}:")
-        for f in fields(cls):
-            if section is None and f.name in ("augment", "schedule"):
-                continue
-            key = f"{section}.{f.name}" if section else f.name
-            default = field_default(section, f.name)
-            flag = f"  ({flags[key]})" if key in flags else ""
-            lines.append(f"  {key} = {show_default(default)}   [{f.type}]{flag}")
-            lines.append(f"      {docs.get((section, f.name), '')}")
-        lines.append("")
-    return "\n".join(lines).rstrip() + "\n"
 
 
 # -------------------------------------------------------------------------------------------- YAML in/out
@@ -564,5 +444,4 @@ def load_yaml(cls: type, path: Path) -> Any:
 
 __all__ = ["AugmentConfig", "ScheduleConfig", "TrainConfig", "apply_overrides", "apply_values", "ConfigError",
            "UnknownChoiceError", "did_you_mean", "unknown_choice", "configs_dir", "read_yaml", "recipe_files",
-           "recipe_names", "resolve_key", "get_value", "with_unset", "coerce", "field_docs", "field_default", "field_help",
-           "settings_help", "load_run_config", "to_dict", "from_dict", "save_yaml", "load_yaml", "field"]
+           "recipe_names", "resolve_key", "get_value", "with_unset", "coerce", "field_default", "load_run_config", "to_dict", "from_dict", "save_yaml", "load_yaml", "field"]

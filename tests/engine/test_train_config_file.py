@@ -10,7 +10,8 @@ import yaml
 from typer.testing import CliRunner
 
 from instseg.cli import app
-from instseg.config import AugmentConfig, ConfigError, ScheduleConfig, TrainConfig, field_default, load_run_config, save_yaml, settings_help
+from instseg.config import AugmentConfig, ConfigError, ScheduleConfig, TrainConfig, field_default, load_run_config, save_yaml
+from instseg.config_help import settings_help
 
 runner = CliRunner()
 

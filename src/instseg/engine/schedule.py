@@ -34,7 +34,7 @@ An explicit ScheduleConfig value always wins over the recipe's; a None keeps the
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
