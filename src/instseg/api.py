@@ -14,21 +14,21 @@ from instseg.contract import PredictConfig, TrainResult
 from instseg.config import TrainConfig
 
 
-def train(cfg: TrainConfig, resume_epochs: int | None = None) -> TrainResult:
+def train(cfg: TrainConfig, resume_epochs: int | None = None, force: bool = False, **train_kw) -> TrainResult:
     """Train ``cfg``; with ``cfg.resume`` continue that checkpoint's run (``resume_epochs`` extends it where
-    the backend allows)."""
+    the backend allows; ``force`` continues even though the dataset changed since the checkpoint)."""
     from instseg.backends import backend_for_architecture, backend_for_weights
     from instseg.engine.setup import make_run_dir, with_defaults
 
     run = None
     if cfg.resume is not None:
         owner = backend_for_weights(Path(cfg.resume), PredictConfig(architecture=None))
-        cfg, run = owner.resume_config(Path(cfg.resume), resume_epochs)
+        cfg, run = owner.resume_config(Path(cfg.resume), resume_epochs, force=force)
     cfg = with_defaults(cfg)
     backend = backend_for_architecture(cfg.architecture)
     if run is None and int(os.environ.get("WORLD_SIZE", 1)) == 1:
         run = make_run_dir(cfg)  # under torchrun the engine picks it on rank 0 and broadcasts it
-    return backend.train(cfg, run)
+    return backend.train(cfg, run, **train_kw)
 
 
 def describe(weights: Path, cfg: PredictConfig | None = None):

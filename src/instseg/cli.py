@@ -291,86 +291,138 @@ def _eval_fast(argv: list[str]) -> bool:
 
 
 # ----------------------------------------------------------------------- train / predict (engine + backends)
-@app.command("train")
+def _setting_help(key: str, extra: str = "") -> str:
+    """A flag's help: the field's docstring and its dataclass default (config.py is the one source)."""
+    from instseg.config_help import field_help
+
+    return field_help(key, extra)
+
+
+_TRAIN_FLAGS = {"data": "--data", "architecture": "--architecture/-a", "model": "--model/-m", "epochs": "--epochs",
+                "imgsz": "--imgsz", "batch": "--batch", "device": "--device", "workers": "--workers",
+                "name": "--name", "project": "--project", "resume": "--resume", "weights": "--weights",
+                "pretrained": "--pretrained", "schedule.recipe": "--schedule", "schedule.lr0": "--lr",
+                "seed": "--seed", "dry_run": "--dry-run"}
+
+
+def _help_settings(value: bool) -> None:
+    if value:
+        from instseg.config_help import settings_help
+
+        typer.echo(settings_help(_TRAIN_FLAGS), nl=False)
+        raise typer.Exit(0)
+
+
+def _split_train_args(args: list[str]) -> tuple[list[str], list[str]]:
+    """The extra command-line words of `instseg train`: (KEY=VALUE items, flag items as KEY=VALUE).
+
+    ``--key VALUE`` and ``--key=VALUE`` set any setting as a flag; a boolean setting also takes ``--key`` /
+    ``--no-key``. Unknown names fail in :func:`instseg.config.resolve_key` with the closest valid one."""
+    from instseg.config import ConfigError, field_type, resolve_key
+
+    items, flags, i = [], [], 0
+    while i < len(args):
+        word = args[i]
+        i += 1
+        if word.startswith("--") and len(word) > 2:
+            key, sep, value = word[2:].partition("=")
+            if not sep:
+                negated = key[:3] in ("no-", "no_") and not _is_setting(key) and _is_setting(key[3:])
+                if negated:
+                    key = key[3:]
+                section, name = resolve_key(key, word)
+                if field_type(section, name).split("|")[0].strip() == "bool":
+                    value = "false" if negated else "true"
+                elif negated:
+                    raise ConfigError(f"{word}: {key} is not a yes/no setting; give {key}=VALUE")
+                elif i < len(args):
+                    value, i = args[i], i + 1
+                else:
+                    raise ConfigError(f"{word} needs a value (e.g. {word} 0.5)")
+            flags.append(f"{key}={value}")
+        elif word.startswith("-") and not word[1:2].isdigit():
+            raise ConfigError(f"unknown option {word!r}; settings are KEY=VALUE or --key VALUE "
+                              f"(`instseg train --help-settings` lists them)")
+        elif "=" in word:
+            items.append(word)
+        else:
+            raise ConfigError(f"{word!r} is not KEY=VALUE (e.g. mosaic=0.5); "
+                              f"`instseg train --help-settings` lists the settings")
+    return items, flags
+
+
+def _is_setting(key: str) -> bool:
+    from instseg.config import ConfigError, resolve_key
+
+    try:
+        resolve_key(key)
+        return True
+    except ConfigError:
+        return False
+
+
+@app.command("train", options_metavar="[OPTIONS] [KEY=VALUE]...",
+             context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def train_cmd(
-    data: Optional[Path] = typer.Option(None, "--data", help="The dataset's data.yaml."),
-    architecture: str = typer.Option("maskrcnn", "--architecture", "-a", help="See `instseg list-models`."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Size, e.g. r50-fpn-v2; default: the architecture's."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs (default 100; with --resume: extend the run to N)."),
-    imgsz: Optional[int] = typer.Option(None, "--imgsz", help="Square letterboxed training size (multiple of 32)."),
-    batch: Optional[int] = typer.Option(None, "--batch", help="Images per batch per device."),
-    device: str = typer.Option("", "--device", help="cpu, 0 or 0,1 (use torchrun for several GPUs)."),
-    workers: int = typer.Option(4, "--workers", help="DataLoader workers per process (CUDA only)."),
-    project: Optional[Path] = typer.Option(None, "--project", help="Runs root (default work_dirs/<arch>-<size>)."),
-    name: str = typer.Option("exp", "--name", help="Run folder name (exp, exp2, ... if taken)."),
-    exist_ok: bool = typer.Option(False, "--exist-ok", help="Reuse the run folder if it exists."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this last.pt exactly where it stopped."),
-    weights: Optional[Path] = typer.Option(None, "--weights", help="Start from this instseg checkpoint."),
-    pretrained: bool = typer.Option(False, "--pretrained", help="Start from the upstream COCO weights."),
-    pretrained_backbone: bool = typer.Option(False, "--pretrained-backbone",
-                                             help="Start the backbone from ImageNet weights (solov2, rtmdet-ins)."),
-    freeze: int = typer.Option(0, "--freeze", help="Freeze the first N backbone stages."),
-    schedule: Optional[str] = typer.Option(None, "--schedule", help="ultralytics, warmup-cosine, step or upstream."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (overrides the recipe)."),
-    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="auto, SGD, AdamW or Adam."),
-    warmup_epochs: Optional[float] = typer.Option(None, "--warmup-epochs", help="Warmup length in epochs."),
-    cos_lr: bool = typer.Option(False, "--cos-lr", help="Cosine instead of linear decay (ultralytics recipe)."),
-    lrf: Optional[float] = typer.Option(None, "--lrf", help="Final lr as a fraction of the peak."),
-    momentum: Optional[float] = typer.Option(None, "--momentum", help="SGD momentum / Adam beta1."),
-    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="Weight decay."),
-    clip_grad: Optional[float] = typer.Option(None, "--clip-grad", help="Max gradient norm."),
-    ema: Optional[bool] = typer.Option(None, "--ema/--no-ema", help="Model EMA (default: the recipe's)."),
-    amp: bool = typer.Option(True, "--amp/--no-amp", help="Mixed precision on CUDA."),
-    close_mosaic: int = typer.Option(10, "--close-mosaic", help="Mosaic off for the last N epochs."),
-    patience: int = typer.Option(100, "--patience", help="Early stopping patience in epochs (0 = off)."),
-    val_period: int = typer.Option(1, "--val-period", help="Validate every N epochs."),
-    best_metric: str = typer.Option("segm_mAP", "--best-metric", help="segm_mAP, segm_mAP50, bbox_mAP or fitness."),
-    max_det: int = typer.Option(100, "--max-det", help="Detections per image scored at validation."),
-    seed: int = typer.Option(0, "--seed"),
-    deterministic: bool = typer.Option(False, "--deterministic", help="Deterministic algorithms (slower)."),
-    cache: Optional[str] = typer.Option(None, "--cache", help="'ram' to keep decoded images in memory."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    ctx: typer.Context,
+    config: Optional[Path] = typer.Option(
+        None, "--config", "-c", help="Start from this YAML: any run's config.yaml reproduces that run (or a file "
+        "with only some settings). KEY=VALUE goes on top of it, flags on top of both."),
+    data: Optional[Path] = typer.Option(None, "--data", help=_setting_help("data")),
+    architecture: Optional[str] = typer.Option(None, "--architecture", "-a", help=_setting_help("architecture")),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help=_setting_help("model")),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help=_setting_help("epochs", "With --resume: extend the run to N.")),
+    imgsz: Optional[int] = typer.Option(None, "--imgsz", help=_setting_help("imgsz")),
+    batch: Optional[int] = typer.Option(None, "--batch", help=_setting_help("batch")),
+    device: Optional[str] = typer.Option(None, "--device", help=_setting_help("device")),
+    workers: Optional[int] = typer.Option(None, "--workers", help=_setting_help("workers")),
+    name: Optional[str] = typer.Option(None, "--name", help=_setting_help("name")),
+    project: Optional[Path] = typer.Option(None, "--project", help=_setting_help("project")),
+    resume: Optional[Path] = typer.Option(None, "--resume", help=_setting_help("resume")),
+    weights: Optional[Path] = typer.Option(None, "--weights", help=_setting_help("weights")),
+    pretrained: Optional[bool] = typer.Option(None, "--pretrained/--no-pretrained", help=_setting_help("pretrained"),
+                                              show_default=False),
+    schedule: Optional[str] = typer.Option(None, "--schedule", help=_setting_help("schedule.recipe")),
+    lr: Optional[float] = typer.Option(None, "--lr", help=_setting_help("schedule.lr0")),
+    seed: Optional[int] = typer.Option(None, "--seed", help=_setting_help("seed")),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved configuration and exit."),
-    augment_recipe: Optional[str] = typer.Option(None, "--augment", help="ultralytics, torchvision or none."),
-    mosaic: Optional[float] = typer.Option(None, "--mosaic", help="Mosaic probability (default 1.0)."),
-    mixup: Optional[float] = typer.Option(None, "--mixup", help="Mixup probability (default 0.0)."),
-    copy_paste: Optional[float] = typer.Option(None, "--copy-paste", help="Copy-paste fraction (default 0.0)."),
-    degrees: Optional[float] = typer.Option(None, "--degrees", help="Rotation range +/- degrees (default 0)."),
-    fliplr: Optional[float] = typer.Option(None, "--fliplr", help="Horizontal flip probability (default 0.5)."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write the run's HTML report at the end."),
     logger: Optional[list[str]] = typer.Option(
         None, "--logger", help="tensorboard (default), mlflow, wandb; repeat or comma-separate (none: off)."),
-    overrides: Optional[list[str]] = typer.Argument(
-        None, metavar="[KEY=VALUE]...",
-        help="Any other setting, Ultralytics-style: every augmentation (hsv_h hsv_s hsv_v degrees translate scale "
-             "shear perspective flipud fliplr mosaic mixup copy_paste close_mosaic brightness contrast "
-             "brightness_contrast_p min_area), schedule (warmup_momentum warmup_bias_lr nbs step_size gamma ...) "
-             "or run field (val_conf ...); `augment.recipe=`/`schedule.recipe=` where a name is in both. "
-             "Check the result with --dry-run."),
+    force: bool = typer.Option(False, "--force", help="With --resume: continue even though the dataset changed."),
+    help_settings: bool = typer.Option(False, "--help-settings", is_eager=True, callback=_help_settings,
+                                       help="List every setting (KEY=VALUE) with its default and exit."),
 ) -> None:
-    """Train a model: `instseg train --data data.yaml -a maskrcnn -m r50-fpn-v2 --epochs 50 --imgsz 640 --batch 4`."""
-    from instseg.config import AugmentConfig, ScheduleConfig, TrainConfig, apply_overrides, to_dict
-    from instseg import api
+    """Train a model: `instseg train --data data.yaml -a maskrcnn -m r50-fpn-v2 --epochs 50 --imgsz 640 --batch 4`.
 
-    if resume is None and data is None:
-        raise typer.BadParameter("give --data path/to/data.yaml (or --resume path/to/last.pt)", param_hint="'--data'")
-    sched = ScheduleConfig(recipe=schedule, optimizer=optimizer, lr0=lr, lrf=lrf, momentum=momentum,
-                           weight_decay=weight_decay, warmup_epochs=warmup_epochs, cos_lr=cos_lr, clip_grad=clip_grad)
-    cfg = TrainConfig(data=data, architecture=architecture, model=model, epochs=epochs or 100, batch=batch,
-                      imgsz=imgsz, device=device, workers=workers, seed=seed, deterministic=deterministic, amp=amp,
-                      ema=ema, cache=cache, project=project, name=name, exist_ok=exist_ok, pretrained=pretrained,
-                      pretrained_backbone=pretrained_backbone,
-                      weights=weights, resume=resume, freeze=freeze, patience=patience, val_period=val_period,
-                      best_metric=best_metric, max_det=max_det, quiet=quiet, dry_run=dry_run, schedule=sched,
-                      **({"loggers": _logger_names(logger)} if logger else {}),
-                      augment=AugmentConfig(close_mosaic=close_mosaic))
-    flags = {"augment.recipe": augment_recipe, "mosaic": mosaic, "mixup": mixup, "copy_paste": copy_paste,
-             "degrees": degrees, "fliplr": fliplr}
-    cfg = apply_overrides(cfg, [f"{k}={v}" for k, v in flags.items() if v is not None] + list(overrides or []))
-    if dry_run:
+    Every other setting is KEY=VALUE (`mosaic=0.5 hsv_h=0.02 schedule.gamma=0.5`) or the same as a flag
+    (`--mosaic 0.5`, `--cos-lr`, `--no-ema`); `--help-settings` lists them all with their defaults.
+    Precedence: defaults < --config FILE < KEY=VALUE < flags. Check the result with --dry-run.
+    """
+    from dataclasses import replace
+
+    from instseg import api
+    from instseg.config import TrainConfig, apply_overrides, apply_values, load_run_config
+
+    items, flag_items = _split_train_args(list(ctx.args))
+    cfg = load_run_config(config) if config is not None else TrainConfig()
+    cfg = apply_overrides(cfg, items)
+    cfg = apply_overrides(cfg, flag_items)
+    explicit = {"data": data, "architecture": architecture, "model": model, "epochs": epochs, "imgsz": imgsz,
+                "batch": batch, "device": device, "workers": workers, "name": name, "project": project,
+                "resume": resume, "weights": weights, "pretrained": pretrained, "schedule.recipe": schedule,
+                "schedule.lr0": lr, "seed": seed, "dry_run": True if dry_run else None}
+    cfg = apply_values(cfg, {k: v for k, v in explicit.items() if v is not None},
+                       {k: f"{_TRAIN_FLAGS[k]} {v}" for k, v in explicit.items()})
+    if logger:
+        cfg = replace(cfg, loggers=_logger_names(logger))
+    if cfg.resume is None and cfg.data is None:
+        raise typer.BadParameter("give --data path/to/data.yaml (or --config run/config.yaml, or --resume "
+                                 "path/to/last.pt)", param_hint="'--data'")
+    if cfg.dry_run:
         api.dry_run(cfg)
         return
-    result = api.train(cfg, resume_epochs=epochs if resume is not None else None)
+    result = api.train(cfg, resume_epochs=epochs if cfg.resume is not None else None, force=force)
     typer.echo(f"run folder: {result.run.root}  (best: {result.best}, last: {result.last})")
     _finish_run(result.run.root, cfg, report=not no_report)  # report + loggers' final metrics (report section)
 

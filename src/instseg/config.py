@@ -14,12 +14,11 @@ from typing import Any
 
 import yaml
 
-from instseg.errors import InstsegError
 from instseg.io import atomic_write_text
 
 
-class ConfigError(InstsegError, ValueError):
-    """A configuration value is invalid; the message names the option and the valid range."""
+from instseg.presets import (ConfigError, UnknownChoiceError, configs_dir, did_you_mean, read_yaml,  # noqa: F401
+                             recipe_files, recipe_names, unknown_choice)
 
 
 def _check_range(name: str, value: float, lo: float, hi: float) -> None:
@@ -94,7 +93,9 @@ class ScheduleConfig:
     """
 
     recipe: str | None = None
-    """'ultralytics', 'warmup-cosine', 'step' or 'upstream'; None = the architecture's default recipe."""
+    """A file name of configs/recipes/ ('ultralytics', 'warmup-cosine', 'step', 'upstream-solov2', ...) or
+    'upstream' (the recipe published for the architecture); None = the architecture's default recipe
+    ('ultralytics' for every architecture)."""
     optimizer: str | None = None
     """'auto', 'SGD', 'AdamW', 'Adam'; None = the recipe's choice."""
     lr0: float | None = None
@@ -120,12 +121,11 @@ class ScheduleConfig:
     gamma: float = 0.1
     """'step' recipe: decay factor."""
     clip_grad: float | None = None
-    """Max gradient norm (None = the recipe's choice; Ultralytics clips at 10)."""
+    """Max gradient norm (None = the architecture's or the recipe's choice; Ultralytics clips at 10)."""
 
     def __post_init__(self) -> None:
-        valid = (None, "ultralytics", "warmup-cosine", "step", "upstream")
-        if self.recipe not in valid:
-            raise ConfigError(f"schedule={self.recipe!r}; valid: ultralytics, warmup-cosine, step, upstream")
+        if self.recipe is not None and self.recipe not in recipe_names():
+            raise unknown_choice("schedule recipe", self.recipe, recipe_names(), "schedule: ")
         if self.optimizer is not None and self.optimizer not in ("auto", "SGD", "AdamW", "Adam"):
             raise ConfigError(f"optimizer={self.optimizer!r}; valid: auto, SGD, AdamW, Adam")
         if self.lr0 is not None and self.lr0 <= 0:
@@ -143,7 +143,7 @@ class TrainConfig:
     data: Path | None = None
     """Path to the dataset's data.yaml (or a COCO JSON)."""
     architecture: str = "maskrcnn"
-    """A key of instseg.models.registry.ARCHITECTURES (see `instseg list-models`)."""
+    """An architecture: a file name of configs/models/ (see `instseg list-models`)."""
     model: str | None = None
     """The size, e.g. 'nano', 'tiny', 'n', 'r50-fpn'; None = the architecture's default size."""
     epochs: int = 100
@@ -163,7 +163,7 @@ class TrainConfig:
     amp: bool = True
     """Automatic mixed precision on CUDA (ignored on CPU)."""
     ema: bool | None = None
-    """Model EMA; None = the recipe's choice (on for ultralytics and upstream RTMDet)."""
+    """Model EMA; None = the recipe's choice (its `ema:`; on for ultralytics, warmup-cosine, upstream-rtmdet-ins)."""
     cache: str | None = None
     """'ram' to keep decoded images in memory; None = read from disk every time."""
     project: Path | None = None
@@ -215,12 +215,20 @@ class TrainConfig:
             raise ConfigError(f"cache={self.cache!r}; valid: ram (or leave unset)")
 
 
+ALIASES = {"lr": "lr0", "augment": "augment.recipe", "schedule": "schedule.recipe"}
+"""Flag spellings that are not field names (``--lr``, ``--augment``, ``--schedule``)."""
+
+
+def _sections() -> dict[str | None, type]:
+    return {None: TrainConfig, "augment": AugmentConfig, "schedule": ScheduleConfig}
+
+
 def _override_targets() -> dict[str, tuple[str | None, str]]:
     """``key -> (section, field)`` for every settable field: TrainConfig's own (section None),
     ``augment.<f>`` and ``schedule.<f>``; a bare name maps too where it is unambiguous."""
     targets: dict[str, tuple[str | None, str]] = {}
     bare: dict[str, list[tuple[str | None, str]]] = {}
-    for section, cls in ((None, TrainConfig), ("augment", AugmentConfig), ("schedule", ScheduleConfig)):
+    for section, cls in _sections().items():
         for f in fields(cls):
             if section is None and f.name in ("augment", "schedule"):
                 continue
@@ -233,41 +241,124 @@ def _override_targets() -> dict[str, tuple[str | None, str]]:
     return targets
 
 
-def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
-    """Apply Ultralytics-style ``key=value`` overrides (``hsv_h=0.02 mosaic=0 schedule.recipe=step``).
-
-    Values are parsed as YAML scalars (``0.5``, ``true``, ``null``, ``ram``). Every override goes through the
-    dataclasses' validation, so ``fliplr=1.5`` fails with a message naming ``fliplr``.
-    """
+def resolve_key(key: str, item: str | None = None) -> tuple[str | None, str]:
+    """``(section, field)`` of a setting name (``mosaic``, ``schedule.gamma``, ``clip-grad``, ``lr``);
+    an unknown or ambiguous name is a ConfigError naming the fix."""
     targets = _override_targets()
+    key = key.strip().lstrip("-").replace("-", "_")
+    key = ALIASES.get(key, key)
+    if key in targets:
+        return targets[key]
+    shown = f" in {item!r}" if item and item != key else ""
+    ambiguous = [k for k in targets if k.endswith(f".{key}")]
+    if ambiguous:
+        raise ConfigError(f"setting {key!r}{shown} is in several sections; say which: {', '.join(ambiguous)}")
+    raise UnknownChoiceError(f"unknown setting {key!r}{shown}{did_you_mean(key, targets)} "
+                             f"(`instseg train --help-settings` lists them all)")
+
+
+def get_value(cfg: TrainConfig, key: str) -> Any:
+    """The value of one setting of ``cfg`` (``mosaic``, ``schedule.clip_grad``, ``epochs``)."""
+    section, name = resolve_key(key)
+    return getattr(cfg if section is None else getattr(cfg, section), name)
+
+
+def with_unset(cfg: TrainConfig, defaults: dict[str, Any]) -> TrainConfig:
+    """``cfg`` with each of ``defaults`` (setting -> value) set where ``cfg`` leaves it unset (None)."""
+    todo = {k: v for k, v in defaults.items() if get_value(cfg, k) is None}
+    return apply_values(cfg, todo) if todo else cfg
+
+
+def field_type(section: str | None, name: str) -> str:
+    """The annotation of one field, as written (``'float | None'``)."""
+    return str(_sections()[section].__dataclass_fields__[name].type)
+
+
+def coerce(section: str | None, name: str, value: Any, shown: str | None = None) -> Any:
+    """``value`` (parsed YAML or a typed flag) as the type of the field: Paths from strings, ints from
+    integral floats, strings from numbers (``name=123``); a wrong type is a ConfigError naming the field."""
+    t = field_type(section, name)
+    key = f"{section}.{name}" if section else name
+    shown = shown or f"{key}={value!r}"
+    if value is None:
+        if "None" in t:
+            return None
+        raise ConfigError(f"{shown}: {key} cannot be empty (null); give a {t.split()[0]}")
+    base = t.split("|")[0].strip()
+    if base == "Path":
+        if isinstance(value, (str, Path)):
+            return Path(value)
+    elif base == "bool":
+        if isinstance(value, bool):
+            return value
+    elif base == "int":
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif base == "float":
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif base == "str":
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+    else:
+        return value
+    raise ConfigError(f"{shown}: {key} takes a {base}, not {type(value).__name__} {value!r}")
+
+
+def parse_value(raw: str, item: str) -> Any:
+    """A KEY=VALUE value as a YAML scalar (``0.5``, ``true``, ``null``, ``ram``); empty = null."""
+    if not raw.strip():
+        return None
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{item!r}: cannot parse the value ({str(e).splitlines()[0]})") from e
+
+
+def apply_values(cfg: TrainConfig, values: dict[str, Any], shown: dict[str, str] | None = None) -> TrainConfig:
+    """``cfg`` with ``{setting name: value}`` set (names as :func:`resolve_key` takes them; values coerced
+    to the field types). Every value goes through the dataclasses' validation."""
     top: dict[str, Any] = {}
     sections: dict[str, dict[str, Any]] = {"augment": {}, "schedule": {}}
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        key = key.strip().lstrip("-").replace("-", "_")
-        if not sep or not key:
-            raise ConfigError(f"override {item!r} is not key=value (e.g. mosaic=0.5)")
-        if key not in targets:
-            ambiguous = [k for k in targets if k.endswith(f".{key}")]
-            hint = (f"say which: {', '.join(ambiguous)}" if ambiguous
-                    else f"valid keys: {', '.join(sorted(k for k in targets if '.' not in k))}")
-            raise ConfigError(f"unknown setting {key!r} in {item!r}; {hint}")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError as e:
-            raise ConfigError(f"override {item!r}: cannot parse the value ({e})") from e
-        section, name = targets[key]
-        (top if section is None else sections[section])[name] = Path(value) if (
-            value is not None and section is None and "Path" in str(TrainConfig.__dataclass_fields__[name].type)
-        ) else value
+    for key, value in values.items():
+        item = (shown or {}).get(key)
+        section, name = resolve_key(key, item)
+        (top if section is None else sections[section])[name] = coerce(section, name, value, item)
     try:
         aug = dataclasses.replace(cfg.augment, **sections["augment"])
         sched = dataclasses.replace(cfg.schedule, **sections["schedule"])
         return dataclasses.replace(cfg, **top, augment=aug, schedule=sched)
     except TypeError as e:  # a value of the wrong type that a check compared
-        raise ConfigError(f"overrides {overrides}: {e}") from e
+        raise ConfigError(f"settings {values}: {e}") from e
 
 
+def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
+    """Apply Ultralytics-style ``key=value`` overrides (``hsv_h=0.02 mosaic=0 schedule.recipe=step``).
+
+    Values are parsed as YAML scalars (``0.5``, ``true``, ``null``, ``ram``). Every override goes through the
+    dataclasses' validation, so ``fliplr=1.5`` fails with a message naming ``fliplr``. A later item wins.
+    """
+    values: dict[str, Any] = {}
+    shown: dict[str, str] = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{item!r} is not KEY=VALUE (e.g. mosaic=0.5); "
+                              f"`instseg train --help-settings` lists the keys")
+        key = key.strip()
+        values.pop(key, None)
+        values[key], shown[key] = parse_value(raw, item), item
+    return apply_values(cfg, values, shown)
+
+
+def field_default(section: str | None, name: str) -> Any:
+    f = _sections()[section].__dataclass_fields__[name]
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+# -------------------------------------------------------------------------------------------- YAML in/out
 def to_dict(obj: Any) -> dict:
     """A dataclass (nested) as plain YAML-safe types (Paths become strings)."""
 
@@ -285,23 +376,63 @@ def to_dict(obj: Any) -> dict:
     return conv(obj)
 
 
-def from_dict(cls: type, data: dict) -> Any:
-    """Build dataclass ``cls`` from a dict; unknown keys are an error that names them and the valid ones."""
+def from_dict(cls: type, data: dict, where: str = "", lines: dict[str, int] | None = None,
+              prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from a dict; unknown keys are an error that names them, the closest valid one
+    and (with ``lines``, key path -> line) the line; values are coerced to the field types."""
     known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise ConfigError(f"unknown {cls.__name__} keys {unknown}; valid: {sorted(known)}")
+    section = {TrainConfig: None, AugmentConfig: "augment", ScheduleConfig: "schedule"}.get(cls, "?")
+    for key in data:
+        if key not in known:
+            line = (lines or {}).get(prefix + str(key))
+            at = f"{where}:{line}: " if where and line else (f"{where}: " if where else "")
+            raise UnknownChoiceError(f"{at}unknown {cls.__name__} key {prefix + str(key)!r}"
+                                     f"{did_you_mean(key, known)}; valid: {', '.join(known)}")
     kwargs = {}
     for name, value in data.items():
-        f = known[name]
-        is_path = "Path" in str(f.type)
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        if dataclasses.is_dataclass(default) and isinstance(value, dict):
-            value = from_dict(type(default), value)
-        elif is_path:
-            value = Path(value) if value is not None else None
+        default = field_default(section, name) if section != "?" else None
+        if dataclasses.is_dataclass(default):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where + ': ' if where else ''}{prefix + name} must be a mapping of "
+                                  f"{type(default).__name__} keys, not {value!r}")
+            value = from_dict(type(default), value, where, lines, prefix=f"{prefix}{name}.")
+        elif section != "?":
+            value = coerce(section, name, value, f"{where + ': ' if where else ''}{prefix + name}: {value!r}")
         kwargs[name] = value
     return cls(**kwargs)
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """``'key'`` / ``'section.key'`` -> 1-based line, for the messages about a config file."""
+    out: dict[str, int] = {}
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return out
+
+    def walk(n, prefix: str) -> None:
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                out[prefix + str(k.value)] = k.start_mark.line + 1
+                if not prefix:
+                    walk(v, f"{k.value}.")
+
+    walk(node, "")
+    return out
+
+
+def load_run_config(path: Path) -> TrainConfig:
+    """A :class:`TrainConfig` from a YAML file (any run's ``config.yaml``, or a hand-written subset: keys left
+    out keep their defaults). ``resume`` and ``dry_run`` describe what a command did, not the run, and are
+    not taken from the file."""
+    path = Path(path)
+    data = read_yaml(path, "run config")
+    try:
+        cfg = from_dict(TrainConfig, data, where=str(path), lines=_key_lines(path.read_text(encoding="utf-8")))
+    except ConfigError as e:
+        msg = str(e)
+        raise type(e)(msg if msg.startswith(str(path)) else f"{path}: {msg}") from e
+    return dataclasses.replace(cfg, resume=None, dry_run=False)
 
 
 def save_yaml(obj: Any, path: Path) -> None:
@@ -310,7 +441,9 @@ def save_yaml(obj: Any, path: Path) -> None:
 
 def load_yaml(cls: type, path: Path) -> Any:
     data = yaml.safe_load(Path(path).read_text()) or {}
-    return from_dict(cls, data)
+    return from_dict(cls, data, where=str(path))
 
 
-__all__ = ["AugmentConfig", "ScheduleConfig", "TrainConfig", "apply_overrides", "ConfigError", "to_dict", "from_dict", "save_yaml", "load_yaml", "field"]
+__all__ = ["AugmentConfig", "ScheduleConfig", "TrainConfig", "apply_overrides", "apply_values", "ConfigError",
+           "UnknownChoiceError", "did_you_mean", "unknown_choice", "configs_dir", "read_yaml", "recipe_files",
+           "recipe_names", "resolve_key", "get_value", "with_unset", "coerce", "field_default", "load_run_config", "to_dict", "from_dict", "save_yaml", "load_yaml", "field"]

@@ -74,6 +74,10 @@ class Backend(Protocol):
         """Train ``cfg`` (``cfg.resume`` set: continue that run) and write the run folder: config.yaml,
         weights/best.pt + last.pt, results.csv, metrics.json, predictions/val.json."""
 
+    def resume_config(self, last: Path, epochs: int | None = None, force: bool = False) -> tuple["TrainConfig", RunDir]:
+        """The config and run folder of the run whose ``last`` checkpoint this is; ``epochs`` extends it where
+        the framework allows; ``force`` resumes even though the dataset changed."""
+
     def predict(self, weights: Path, images: Sequence[Path], cfg: PredictConfig) -> list["ImagePrediction"]:
         """One prediction per image, at the original image size (absolute pixels), masks as COCO RLE."""
 

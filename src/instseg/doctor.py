@@ -28,7 +28,7 @@ CORE_PACKAGES: tuple[tuple[str, str, str], ...] = (
 )
 OPTIONAL_PACKAGES: tuple[tuple[str, str, str], ...] = (
     ("ultralytics", "ultralytics", "YOLO11-seg backend: pip install 'instseg[yolo]'"),
-    ("mmdet", "mmdet", "MMDetection comparison backend (see DEVELOPERS.md)"),
+    ("mmdet", "mmdet", "MMDetection: only for the parity scripts (DEVELOPERS.md); not a backend"),
     ("detectron2", "detectron2", "detectron2-maskrcnn backend: no wheel, build from source (README, "
                                  "'Optional extras'; `make detectron2` in a checkout)"),
     ("ray", "ray", "sweeps: pip install 'instseg[tune]'"),

@@ -16,8 +16,8 @@ from instseg.contract import Backend, PredictConfig
 from instseg.models.registry import ARCHITECTURES
 
 # Detectron2's zoo config from random init (frozen BN statistics) overflows its box predictions at the
-# shared default lr on 4 images; its own seed recipe's lr keeps the contract run finite
-EXTRA = {"detectron2-maskrcnn": ["schedule.lr0=0.0001"]}
+# shared default optimizer (AdamW) on 4 images; plain SGD keeps the contract run finite
+EXTRA = {"detectron2-maskrcnn": ["schedule.optimizer=SGD", "schedule.lr0=0.002"]}
 RUN_FILES = ("config.yaml", "weights/last.pt", "weights/best.pt", "results.csv", "metrics.json",
              "predictions/val.json")
 

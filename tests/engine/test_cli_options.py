@@ -59,7 +59,7 @@ def test_unset_options_keep_the_defaults():
         (["--mosaic", "2"], "mosaic"),
         (["recipe=step"], "augment.recipe, schedule.recipe"),
         (["hsvh=0.1"], "unknown setting 'hsvh'"),
-        (["mosaic"], "not key=value"),
+        (["mosaic"], "not KEY=VALUE"),
         (["schedule.recipe=linear"], "schedule"),
     ],
 )

@@ -50,10 +50,12 @@ def test_auto_optimizer(n_train, batch, epochs, nc, want):
 
 
 @pytest.mark.parametrize("recipe,arch,nb,ni,want", [
-    # step: warmup factor 1e-3 -> 1 over min(1000, nb-1)=9 iters; x0.1 every 10 epochs (nb=10)
+    # step: warmup factor 1e-3 -> 1 over min(1000, total // 3) = 100 of the 300 iterations; x0.1 every 10
+    # epochs (nb=10)
     ("step", "maskrcnn", 10, 0, 0.005 * 1e-3),
-    ("step", "maskrcnn", 10, 9, 0.005),
-    ("step", "maskrcnn", 10, 99, 0.005),
+    ("step", "maskrcnn", 10, 50, 0.005 * (1e-3 + (1 - 1e-3) * 0.5)),
+    ("step", "maskrcnn", 10, 99, 0.005 * (1e-3 + (1 - 1e-3) * 0.99)),
+    ("step", "maskrcnn", 10, 80 + 19, 0.005 * (1e-3 + (1 - 1e-3) * 0.99)),
     ("step", "maskrcnn", 10, 100, 0.0005),
     ("step", "maskrcnn", 10, 250, 0.00005),
     # upstream solov2 (epochs 36, nb 20): warmup 500 iters from 1 %, x0.1 at epochs 27 and 33

@@ -97,24 +97,54 @@ def test_resume_extends_and_refuses_a_finished_run(demo_data, tmp_path, tiny_arc
     assert load_checkpoint(result.run.last)["epoch"] == 1
 
 
-def test_nan_loss_stops_and_keeps_last_good_checkpoint(demo_data, tmp_path, tiny_arch, monkeypatch):
+def _inject_nan(monkeypatch, bad_calls):
+    """forward_train returns a NaN loss_dice on the calls (1-based) for which ``bad_calls(n)`` is true."""
     import tiny_model
 
     calls = {"n": 0}
     original = tiny_model.TinySeg.forward_train
 
-    def nan_later(self, images, targets):
+    def nan_at(self, images, targets):
         calls["n"] += 1
         out = original(self, images, targets)
-        if calls["n"] == 5:
+        if bad_calls(calls["n"]):
             out["loss_dice"] = out["loss_dice"] * float("nan")
         return out
 
-    monkeypatch.setattr(tiny_model.TinySeg, "forward_train", nan_later)
+    monkeypatch.setattr(tiny_model.TinySeg, "forward_train", nan_at)
+    return calls
+
+
+def test_nan_loss_recovers_with_half_the_learning_rate(demo_data, tmp_path, tiny_arch, monkeypatch, capsys):
+    ref = _rows(train(_cfg(demo_data, tmp_path / "ref", epochs=3)).run.results_csv)
+    calls = _inject_nan(monkeypatch, lambda n: n == 5)  # epoch 2 (3 batches per epoch), second batch
+    result = train(_cfg(demo_data, tmp_path / "nan", epochs=3))
+    rows = _rows(result.run.results_csv)
+    assert result.epochs_done == 3 and calls["n"] == 3 + 2 + 3 + 3  # epoch 2 was redone from its start
+    assert [r["nan_recoveries"] for r in rows] == ["0", "1", "1"]
+    assert rows[0]["train/loss"] == ref[0]["train/loss"]  # the same run until the NaN
+    for got, want in zip(rows[1:], ref[1:]):  # then the same schedule at half the learning rate
+        for g in ("lr/pg0", "lr/pg1", "lr/pg2"):
+            assert float(got[g]) == pytest.approx(0.5 * float(want[g]), rel=1e-5)
+        assert torch.isfinite(torch.tensor(float(got["train/loss"])))
+    err = capsys.readouterr().err
+    assert "loss is nan at epoch 2, iteration 1 (global 4)" in err and "recovery 1/3" in err
+    assert "optimizer state of the end of epoch 1" in err and "x0.5" in err
+    ck = load_checkpoint(result.run.last)
+    assert ck["nan_recoveries"] == 1 and ck["lr_scale"] == 0.5  # a resumed run keeps the lower lr
+
+
+def test_nan_loss_stops_after_three_recoveries_and_keeps_last_good_checkpoint(demo_data, tmp_path, tiny_arch,
+                                                                              monkeypatch, capsys):
+    calls = _inject_nan(monkeypatch, lambda n: n >= 5)
     with pytest.raises(TrainingError) as e:
         train(_cfg(demo_data, tmp_path, epochs=3))
     msg = str(e.value)
-    assert "epoch 2, iteration 1 (global 4)" in msg and "loss_dice=nan" in msg and "last.pt" in msg
+    assert "epoch 2, iteration 0 (global 3)" in msg and "loss_dice=nan" in msg and "last.pt" in msg
+    assert "after 3 recoveries" in msg
+    assert calls["n"] == 3 + 2 + 3  # epoch 1, two batches up to the first NaN, then one per recovery
+    err = capsys.readouterr().err
+    assert [f"recovery {k}/3" in err for k in (1, 2, 3)] == [True] * 3 and "x0.125" in err
     assert load_checkpoint(tmp_path / "exp" / "weights" / "last.pt")["epoch"] == 0
 
 

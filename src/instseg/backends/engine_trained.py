@@ -53,16 +53,17 @@ class EngineTrainedBackend:
 
         return [name for name, spec in ARCHITECTURES.items() if spec.backend == self.name]
 
-    def train(self, cfg, run: RunDir) -> TrainResult:
+    def train(self, cfg, run: RunDir, **kw) -> TrainResult:
         from instseg.engine.trainer import train as engine_train
 
-        return engine_train(cfg, run)
+        return engine_train(cfg, run, **kw)
 
-    def resume_config(self, last: Path, epochs: int | None = None):
-        """(config, run folder) to continue the run whose ``last.pt`` this is (``epochs`` extends it)."""
+    def resume_config(self, last: Path, epochs: int | None = None, force: bool = False):
+        """(config, run folder) to continue the run whose ``last.pt`` this is (``epochs`` extends it; a
+        changed dataset stops it unless ``force``)."""
         from instseg.engine.setup import resume_config
 
-        return resume_config(last, epochs)
+        return resume_config(last, epochs, force=force)
 
     def predict(self, weights: Path, images: Sequence[Path], cfg: PredictConfig):
         from instseg.engine.predict import predict_images

@@ -324,11 +324,11 @@ class UltralyticsBackend:
     def available(self) -> str | None:
         return available()
 
-    def train(self, cfg: TrainConfig, run: RunDir) -> TrainResult:
-        return train(cfg, run)
+    def train(self, cfg: TrainConfig, run: RunDir, **kw) -> TrainResult:
+        return train(cfg, run, **kw)
 
-    def resume_config(self, last: Path, epochs: int | None = None):
-        return resume_config(last, epochs)
+    def resume_config(self, last: Path, epochs: int | None = None, force: bool = False):
+        return resume_config(last, epochs)  # Ultralytics' resume checks its own dataset
 
     def predict(self, weights: Path, images: Sequence[Path], cfg: PredictConfig) -> list[ImagePrediction]:
         return predict(weights, images, cfg)

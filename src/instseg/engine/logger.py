@@ -2,7 +2,8 @@
 a progress bar per epoch and a one-line summary per epoch (quiet with ``--quiet`` or without a TTY).
 
 results.csv columns: :data:`FIXED_COLUMNS` first (epoch, time, total train loss, lr of the three parameter
-groups, validation metrics), then ``train/<term>`` for each loss term of the model, in the model's order.
+groups, validation metrics, ``nan_recoveries``: non-finite losses recovered from so far, empty where the
+backend does not recover), then ``train/<term>`` for each loss term of the model, in the model's order.
 Metrics are fractions in [0, 1], empty when the epoch was not validated.
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 
 METRIC_COLUMNS = ("segm_mAP", "segm_mAP50", "segm_mAP75", "bbox_mAP", "bbox_mAP50", "bbox_mAP75", "fitness")
 FIXED_COLUMNS = ("epoch", "time", "train/loss", "lr/pg0", "lr/pg1", "lr/pg2",
-                 *(f"metrics/{m}" for m in METRIC_COLUMNS))
+                 *(f"metrics/{m}" for m in METRIC_COLUMNS), "nan_recoveries")
 
 
 def results_columns(loss_names: list[str]) -> list[str]:

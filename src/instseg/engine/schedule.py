@@ -7,28 +7,38 @@ decides) plus the run's shape (epochs, batches per epoch, batch size, class coun
 them on the optimizer before each forward pass; nothing else changes the learning rate.
 
 Parameter groups are Ultralytics' three, in its order: ``weight`` (decayed), ``bn`` (norm weights, no
-decay), ``bias`` (no decay). Recipes (DESIGN.md, "The schedule recipes"):
+decay), ``bias`` (no decay).
 
-* ``ultralytics``: Ultralytics' ``BaseTrainer`` to the iteration (checked against a recording of its real
-  trainer in ``tests/engine/fixtures/ultralytics_schedule.json``): optimizer ``auto``, nominal batch size
-  ``nbs`` with accumulation and weight-decay scaling, ``np.interp`` warmup (bias lr falls from
-  ``warmup_bias_lr``, other groups rise from 0, momentum rises from ``warmup_momentum``), then the per-epoch
-  factor ``(1 - e/epochs)(1 - lrf) + lrf`` (or cosine with ``cos_lr``).
-* ``warmup-cosine``: SGD 0.937, weight decay 5e-4, ``lr0 = 0.002*5/(4+nc)``, 7 warmup epochs rising linearly
-  from 2 % of lr0, then a per-iteration cosine down to ``lrf = 0.017`` of lr0.
-* ``step``: torchvision's detection reference: SGD 0.005, momentum 0.9, weight decay 5e-4, first-epoch
-  linear warmup from 1/1000 over ``min(1000, nb - 1)`` iterations, lr x ``gamma`` every ``step_size`` epochs.
-* ``upstream``: the architecture's published recipe (``UPSTREAM``), epochs scaled to the run's length.
+Recipes are files, ``configs/recipes/<name>.yaml`` (DESIGN.md, "The schedule recipes"); this module only
+interprets their keys and knows no architecture:
+
+* ``optimizer`` (``auto``: Ultralytics' rule, :func:`auto_optimizer`), ``lr0`` (``lr0_scale: nc`` multiplies
+  it by ``5 / (4 + nc)``), ``lrf``, ``momentum``, ``weight_decay``, ``nesterov``, ``clip_grad``, ``ema``,
+  ``ema_decay``;
+* ``nominal_batch: true``: Ultralytics' gradient accumulation to ``nbs`` images with weight-decay scaling;
+* ``warmup``: ``interp`` (Ultralytics: ``np.interp``, bias lr falls from ``warmup_bias_lr``, other groups
+  rise from 0, momentum rises from ``warmup_momentum``) or ``factor`` (lr x a factor rising linearly from
+  ``warmup_start_factor``); its length is ``warmup_epochs`` (all but the last epoch at most) or
+  ``warmup_iters`` (capped at all but the last epoch; with ``warmup_fraction``:
+  ``min(warmup_iters, max(ceil(fraction * total_iters), nb - 1))``);
+* ``decay``: ``linear``/``cosine`` (Ultralytics, per epoch), ``iter-cosine``, ``step`` (x ``gamma`` every
+  ``step_size`` epochs), ``multistep`` (x ``gamma`` at ``milestones``), ``flat-cosine`` (flat for
+  ``flat_fraction`` of the run, then cosine);
+* ``published_epochs``: ``milestones`` and ``close_mosaic`` count epochs of the published schedule and are
+  scaled to the run's length;
+* ``upstream_for``: the architectures whose own published schedule this is (``--schedule upstream``).
+
+An explicit ScheduleConfig value always wins over the recipe's; a None keeps the recipe's.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
-from instseg.config import ConfigError, ScheduleConfig
+from instseg.config import ConfigError, ScheduleConfig, field_default
 
 GROUPS = ("weight", "bn", "bias")
 """Parameter-group names, in optimizer order (pg0, pg1, pg2)."""
@@ -68,19 +78,48 @@ class ResolvedSchedule:
         return self.epochs * self.nb
 
 
-# The architectures' own published recipes, as ScheduleConfig-like defaults plus schedule shape.
-UPSTREAM: dict[str, dict] = {
-    # mmdetection configs/rtmdet/rtmdet-ins_*: AdamW 0.004, wd 0.05, LinearLR 1e-5 over 1000 iters,
-    # cosine over the second half to 0.05*lr, EMA momentum 2e-4, last 20 of 300 epochs without mosaic.
-    "rtmdet-ins": dict(optimizer="AdamW", lr0=0.004, lrf=0.05, momentum=0.9, weight_decay=0.05,
-                       warmup_iters=1000, warmup_start_factor=1e-5, decay="flat-cosine", clip_grad=None,
-                       ema=True, ema_decay=0.9998, close_mosaic_fraction=20 / 300, nesterov=False),
-    # mmdetection configs/solov2/solov2_r50_fpn_ms-3x_coco: SGD 0.01, momentum 0.9, wd 1e-4, linear warmup
-    # 500 iters from 0.01, lr x0.1 at epochs 27 and 33 of 36, gradient clipping at norm 35.
-    "solov2": dict(optimizer="SGD", lr0=0.01, lrf=0.01, momentum=0.9, weight_decay=1e-4, warmup_iters=500,
-                   warmup_start_factor=0.01, decay="multistep", milestone_fractions=(27 / 36, 33 / 36),
-                   clip_grad=35.0, ema=False, nesterov=False),
-}
+RECIPE_KEYS = {"summary", "upstream_for", "optimizer", "lr0", "lr0_scale", "lrf", "momentum", "weight_decay",
+               "nesterov", "nominal_batch", "warmup", "warmup_epochs", "warmup_iters", "warmup_fraction",
+               "warmup_start_factor", "decay", "flat_fraction", "clip_grad", "ema", "ema_decay",
+               "published_epochs", "milestones", "close_mosaic"}
+DECAYS = ("linear", "cosine", "iter-cosine", "step", "multistep", "flat-cosine")
+
+
+def load_recipe(name: str) -> dict:
+    """The keys of ``configs/recipes/<name>.yaml``, checked (unknown keys and values name the file)."""
+    from instseg.config import read_yaml, recipe_files, unknown_choice
+
+    files = recipe_files()
+    if name not in files:
+        raise unknown_choice("schedule recipe", name, (*files, "upstream"))
+    path = files[name]
+    r = read_yaml(path, "recipe")
+    unknown = sorted(set(r) - RECIPE_KEYS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown recipe keys {unknown}; valid: {', '.join(sorted(RECIPE_KEYS))}")
+    for key in ("optimizer", "lr0", "decay", "warmup"):
+        if key not in r:
+            raise ConfigError(f"{path}: missing key {key!r}")
+    if r["decay"] not in DECAYS:
+        raise unknown_choice("decay", r["decay"], DECAYS, f"{path}: ")
+    if r["warmup"] not in ("interp", "factor"):
+        raise unknown_choice("warmup", r["warmup"], ("interp", "factor"), f"{path}: ")
+    return r
+
+
+def upstream_recipe(architecture: str) -> str:
+    """The recipe file whose ``upstream_for`` names ``architecture``; ConfigError naming those that exist."""
+    from instseg.config import recipe_files
+
+    have = {}
+    for name in recipe_files():
+        for arch in load_recipe(name).get("upstream_for") or ():
+            have.setdefault(arch, name)
+    if architecture not in have:
+        raise ConfigError(f"schedule=upstream: no recipe in configs/recipes/ names {architecture!r} in its "
+                          f"upstream_for (those that exist: {', '.join(f'{a}: {n}' for a, n in have.items())}); "
+                          f"pick a recipe by name (--schedule ultralytics)")
+    return have[architecture]
 
 
 def _pick(value, default):
@@ -116,83 +155,67 @@ def resolve_schedule(
     batch: int,
     n_train: int,
     nc: int,
-    close_mosaic: int = 10,
+    close_mosaic: int | None = None,
     ema: bool | None = None,
 ) -> ResolvedSchedule:
     """The schedule of one run. ``batch`` is the total batch (all ranks), ``nb`` the batches per epoch per rank.
 
     Explicit values in ``cfg`` always win over the recipe's; ``ema`` (TrainConfig.ema) likewise.
+    ``architecture`` only picks the recipe of ``--schedule upstream``; ``close_mosaic`` None = AugmentConfig's.
     """
+    if close_mosaic is None:
+        close_mosaic = field_default("augment", "close_mosaic")
     if nb < 1 or epochs < 1 or batch < 1:
         raise ConfigError(f"schedule needs nb, epochs, batch >= 1 (got nb={nb}, epochs={epochs}, batch={batch})")
     recipe = cfg.recipe or default_recipe
-    if recipe == "upstream" and architecture not in UPSTREAM:
-        recipe = "ultralytics" if architecture.startswith("yolo") else "step"
-    if recipe == "ultralytics":
-        s = _ultralytics(cfg, epochs, nb, batch, n_train, nc, close_mosaic)
-    elif recipe == "warmup-cosine":
-        lr0 = _pick(cfg.lr0, 0.002 * 5 / (4 + nc))
-        s = ResolvedSchedule(
-            recipe=recipe, optimizer=_opt(cfg.optimizer, "SGD"), lr0=lr0, lrf=_pick(cfg.lrf, 0.017),
-            momentum=_pick(cfg.momentum, 0.937), weight_decay=_pick(cfg.weight_decay, 5e-4), nesterov=True,
-            epochs=epochs, nb=nb, decay="iter-cosine",
-            warmup_iters=ultralytics_warmup_iters(_pick(cfg.warmup_epochs, 7.0), epochs, nb),
-            warmup_style="factor", warmup_start_factor=0.02, clip_grad=_pick(cfg.clip_grad, 10.0), ema=True,
-            close_mosaic=close_mosaic)
-    elif recipe == "step":
-        warm = min(1000, nb - 1) if cfg.warmup_epochs is None else ultralytics_warmup_iters(cfg.warmup_epochs, epochs, nb)
-        s = ResolvedSchedule(
-            recipe=recipe, optimizer=_opt(cfg.optimizer, "SGD"), lr0=_pick(cfg.lr0, 0.005),
-            lrf=_pick(cfg.lrf, cfg.gamma), momentum=_pick(cfg.momentum, 0.9),
-            weight_decay=_pick(cfg.weight_decay, 5e-4), nesterov=False, epochs=epochs, nb=nb, decay="step",
-            warmup_iters=max(warm, 0), warmup_style="factor", warmup_start_factor=1e-3, step_size=cfg.step_size,
-            gamma=cfg.gamma, clip_grad=cfg.clip_grad, ema=False, close_mosaic=close_mosaic)
-    elif recipe == "upstream":
-        u = UPSTREAM[architecture]
-        warm = u["warmup_iters"] if cfg.warmup_epochs is None else ultralytics_warmup_iters(cfg.warmup_epochs, epochs, nb)
-        milestones = tuple(max(1, round(f * epochs)) for f in u.get("milestone_fractions", ()))
-        cm = max(1, round(u["close_mosaic_fraction"] * epochs)) if "close_mosaic_fraction" in u else close_mosaic
-        s = ResolvedSchedule(
-            recipe=recipe, optimizer=_opt(cfg.optimizer, u["optimizer"]), lr0=_pick(cfg.lr0, u["lr0"]),
-            lrf=_pick(cfg.lrf, u["lrf"]), momentum=_pick(cfg.momentum, u["momentum"]),
-            weight_decay=_pick(cfg.weight_decay, u["weight_decay"]), nesterov=u["nesterov"], epochs=epochs,
-            nb=nb, decay=u["decay"], warmup_iters=min(warm, max(epochs - 1, 0) * nb) if epochs > 1 else 0,
-            warmup_style="factor", warmup_start_factor=u["warmup_start_factor"], milestones=milestones,
-            gamma=cfg.gamma, flat_epochs=epochs // 2, clip_grad=_pick(cfg.clip_grad, u["clip_grad"]),
-            ema=u["ema"], ema_decay=u.get("ema_decay", 0.9999), close_mosaic=cm)
-    else:  # ScheduleConfig.__post_init__ already rejects other names
-        raise ConfigError(f"schedule={recipe!r}; valid: ultralytics, warmup-cosine, step, upstream")
-    if cfg.cos_lr and s.decay == "linear":
-        s = replace(s, decay="cosine")
-    if ema is not None:
-        s = replace(s, ema=ema)
-    return s
+    if recipe == "upstream":
+        recipe = upstream_recipe(architecture)
+    r = load_recipe(recipe)
+    total = epochs * nb
 
-
-def _opt(name: str | None, default: str) -> str:
-    return default if name in (None, "auto") else name
-
-
-def _ultralytics(cfg: ScheduleConfig, epochs: int, nb: int, batch: int, n_train: int, nc: int,
-                 close_mosaic: int) -> ResolvedSchedule:
-    name = cfg.optimizer or "auto"
-    lr0 = _pick(cfg.lr0, 0.01)
-    momentum = _pick(cfg.momentum, 0.937)
+    name = cfg.optimizer or r["optimizer"]
+    lr0 = float(r["lr0"]) * (5 / (4 + nc) if r.get("lr0_scale") == "nc" else 1.0)
+    lr0, momentum = _pick(cfg.lr0, lr0), _pick(cfg.momentum, r.get("momentum", 0.9))
     bias_lr = cfg.warmup_bias_lr
     if name == "auto":
         name, auto_lr, auto_m = auto_optimizer(n_train, batch, cfg.nbs, epochs, nc)
         lr0, momentum = _pick(cfg.lr0, auto_lr), _pick(cfg.momentum, auto_m)
         bias_lr = 0.0  # Ultralytics starts the bias warmup at zero under optimizer=auto
-    accumulate = max(round(cfg.nbs / batch), 1)
-    weight_decay = _pick(cfg.weight_decay, 5e-4) * batch * accumulate / cfg.nbs
-    accumulate = min(accumulate, nb * epochs)
+    weight_decay, accumulate = _pick(cfg.weight_decay, r.get("weight_decay", 5e-4)), 1
+    if r.get("nominal_batch"):
+        accumulate = max(round(cfg.nbs / batch), 1)
+        weight_decay = weight_decay * batch * accumulate / cfg.nbs
+        accumulate = min(accumulate, total)
+
+    if cfg.warmup_epochs is not None or "warmup_epochs" in r:
+        warm = ultralytics_warmup_iters(_pick(cfg.warmup_epochs, r.get("warmup_epochs")), epochs, nb)
+    else:
+        warm = int(r.get("warmup_iters", 0))
+        if r.get("warmup_fraction"):
+            warm = min(warm, max(math.ceil(r["warmup_fraction"] * total), nb - 1))
+        else:
+            warm = min(warm, (epochs - 1) * nb)
+
+    scale = epochs / r["published_epochs"] if r.get("published_epochs") else 1.0
+    milestones = tuple(max(1, round(m * scale)) for m in r.get("milestones", ()))
+    if "close_mosaic" in r:
+        close_mosaic = max(1, round(r["close_mosaic"] * scale))
+    decay = r["decay"]
+    if cfg.cos_lr and decay == "linear":
+        decay = "cosine"
     return ResolvedSchedule(
-        recipe="ultralytics", optimizer=name, lr0=lr0, lrf=_pick(cfg.lrf, 0.01), momentum=momentum,
-        weight_decay=weight_decay, nesterov=True, epochs=epochs, nb=nb,
-        decay="cosine" if cfg.cos_lr else "linear",
-        warmup_iters=ultralytics_warmup_iters(_pick(cfg.warmup_epochs, 3.0), epochs, nb), warmup_style="interp",
-        warmup_momentum=cfg.warmup_momentum, warmup_bias_lr=bias_lr, accumulate=accumulate,
-        clip_grad=_pick(cfg.clip_grad, 10.0), ema=True, close_mosaic=close_mosaic)
+        recipe=recipe, optimizer=_opt(name, "SGD"), lr0=lr0, lrf=_pick(cfg.lrf, r.get("lrf", cfg.gamma)),
+        momentum=momentum, weight_decay=weight_decay, nesterov=bool(r.get("nesterov", False)), epochs=epochs,
+        nb=nb, decay=decay, warmup_iters=max(warm, 0), warmup_style=r["warmup"],
+        warmup_start_factor=float(r.get("warmup_start_factor", 1.0)), warmup_momentum=cfg.warmup_momentum,
+        warmup_bias_lr=bias_lr, step_size=cfg.step_size, milestones=milestones, gamma=cfg.gamma,
+        flat_epochs=int(epochs * r.get("flat_fraction", 0.0)), accumulate=accumulate,
+        clip_grad=_pick(cfg.clip_grad, r.get("clip_grad")), ema=bool(r.get("ema", False)) if ema is None else ema,
+        ema_decay=float(r.get("ema_decay", 0.9999)), close_mosaic=close_mosaic)
+
+
+def _opt(name: str | None, default: str) -> str:
+    return default if name in (None, "auto") else name
 
 
 def decay_factor(s: ResolvedSchedule, ni: int) -> float:
@@ -248,5 +271,5 @@ def accumulate_at(s: ResolvedSchedule, ni: int) -> int:
     return s.accumulate
 
 
-__all__ = ["GROUPS", "ResolvedSchedule", "UPSTREAM", "resolve_schedule", "auto_optimizer", "decay_factor",
+__all__ = ["GROUPS", "ResolvedSchedule", "load_recipe", "upstream_recipe", "resolve_schedule", "auto_optimizer", "decay_factor",
            "lr_at", "momentum_at", "accumulate_at", "ultralytics_warmup_iters"]

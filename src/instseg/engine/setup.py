@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from instseg.config import ConfigError, TrainConfig, from_dict
+from instseg.config import ConfigError, TrainConfig, from_dict, with_unset
 from instseg.data.types import ImageRecord, Severity
 from instseg.rundir import RunDir, default_project, next_run_dir
 from instseg.errors import DatasetError, WeightsError
@@ -17,11 +17,13 @@ from instseg.models.registry import get_architecture, get_size
 
 
 def with_defaults(cfg: TrainConfig) -> TrainConfig:
-    """``cfg`` with model size, batch and imgsz filled from the registry where they are None."""
+    """``cfg`` with model size, batch and imgsz filled from the registry where they are None, and the
+    architecture's ``train_defaults`` (configs/models/<architecture>.yaml) where those are unset."""
     arch = get_architecture(cfg.architecture)
     size = cfg.model or arch.default_size
     spec = get_size(cfg.architecture, size)
-    return replace(cfg, model=size, batch=cfg.batch or spec.default_batch, imgsz=cfg.imgsz or spec.default_imgsz)
+    cfg = replace(cfg, model=size, batch=cfg.batch or spec.default_batch, imgsz=cfg.imgsz or spec.default_imgsz)
+    return with_unset(cfg, arch.train_defaults)
 
 
 def resume_config(last: Path, epochs: int | None = None, force: bool = False) -> tuple[TrainConfig, RunDir]:

@@ -4,8 +4,10 @@ It only calls the model contract: ``model.forward_train(images, targets) -> {nam
 ``model.predict(images, score_thr, max_det)``. Per iteration: the schedule sets lr/momentum, the summed loss
 is checked for NaN/inf, gradients accumulate over ``accumulate_at`` batches, then unscale -> clip -> step ->
 EMA. Pending gradients are applied at the end of every epoch, so an epoch boundary is a clean state and a
-resumed run continues exactly like an uninterrupted one. After every ``val_period`` epochs: validation at
-original resolution with instseg's evaluator, results.csv, last.pt (atomic) and best.pt.
+resumed run continues exactly like an uninterrupted one. A non-finite loss reloads the state of the last
+finished epoch (an in-memory copy), halves the learning rate and redoes the epoch, at most
+:data:`MAX_RECOVERIES` times; results.csv counts them (``nan_recoveries``). After every ``val_period``
+epochs: validation at original resolution with instseg's evaluator, results.csv, last.pt (atomic), best.pt.
 """
 
 from __future__ import annotations
@@ -20,6 +22,27 @@ from instseg.engine import distributed as D
 from instseg.engine.logger import TrainLogger, fitness_of
 from instseg.rundir import RunDir
 from instseg.errors import DatasetError, TrainingError
+
+
+MAX_RECOVERIES = 3
+"""Non-finite losses recovered from (reload the last good state, halve the lr) before training stops."""
+
+
+class NonFiniteLoss(Exception):
+    """Raised inside an epoch when the loss is NaN/inf; the loop recovers or stops (TrainingError)."""
+
+
+def _to_cpu(obj):
+    """A deep copy of a (nested) state dict with every tensor cloned to the CPU: the recovery snapshot."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
 
 
 def _train_step_module(model):
@@ -124,6 +147,8 @@ class Trainer:
             self.step_module = torch.nn.parallel.DistributedDataParallel(self.step_module, device_ids=ids,
                                                                           find_unused_parameters=True)
         self.start_epoch, self.best_fitness, self.best_epoch = 0, None, -1
+        self.recoveries, self.lr_scale = 0, 1.0  # non-finite losses recovered from; lr multiplier after them
+        self._good: dict | None = None  # in-memory state of the last finished epoch (see _snapshot)
         self._last_val: tuple[int, dict, list] | None = None  # (epoch, metrics, results) of the last validation
 
     def _load_resume(self, path: Path) -> None:
@@ -138,6 +163,7 @@ class Trainer:
             self.scaler.load_state_dict(ckpt["scaler"])
         self.start_epoch = int(ckpt["epoch"]) + 1
         self.best_fitness, self.best_epoch = ckpt.get("best_fitness"), int(ckpt.get("best_epoch", -1))
+        self.recoveries, self.lr_scale = int(ckpt.get("nan_recoveries", 0)), float(ckpt.get("lr_scale", 1.0))
         if ckpt.get("rng") and not self.info.enabled:
             set_rng_state(ckpt["rng"])
         self.log.csv.truncate_after(self.start_epoch)
@@ -148,7 +174,13 @@ class Trainer:
         stopped_early, epoch = False, self.start_epoch - 1
         try:
             for epoch in range(self.start_epoch, self.cfg.epochs):
-                losses, lrs, seconds = self._train_epoch(epoch)
+                self._snapshot()
+                while True:
+                    try:
+                        losses, lrs, seconds = self._train_epoch(epoch)
+                        break
+                    except NonFiniteLoss as e:
+                        self._recover(epoch, str(e))
                 stopped_early = self._end_epoch(epoch, losses, lrs, seconds)
                 if stopped_early:
                     break
@@ -179,6 +211,9 @@ class Trainer:
         for i, (images, targets, _metas) in enumerate(bar):
             ni = epoch * nb + i
             accumulate = apply_schedule(self.optimizer, s, ni)
+            if self.lr_scale != 1.0:
+                for group in self.optimizer.param_groups:
+                    group["lr"] *= self.lr_scale
             images = images.to(self.device, non_blocking=True)
             with torch.autocast(self.device.type, enabled=self.amp):
                 loss_dict = self.step_module(images, _targets_to(targets, self.device))
@@ -202,13 +237,41 @@ class Trainer:
         return dict(zip(keys, means)), lrs, time.time() - t0
 
     def _check_finite(self, loss, loss_dict: dict, epoch: int, i: int, ni: int) -> None:
-        if math.isfinite(float(loss.detach())):
+        finite = math.isfinite(float(loss.detach()))
+        if self.info.enabled:  # every rank leaves the epoch together, or none does
+            finite = D.all_reduce_mean([0.0 if finite else 1.0], self.info)[0] == 0.0
+        if finite:
             return
         terms = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in loss_dict.items())
-        keep = f"; the last good checkpoint is {self.run.last}" if self.run.last.exists() else ""
-        raise TrainingError(f"loss is {float(loss.detach())} at epoch {epoch + 1}, iteration {i} (global {ni}): "
-                            f"{terms}. Lower the learning rate (--lr), check the labels (`instseg doctor`) or "
-                            f"add gradient clipping{keep}")
+        raise NonFiniteLoss(f"loss is {float(loss.detach())} at epoch {epoch + 1}, iteration {i} (global {ni}): "
+                            f"{terms}")
+
+    def _snapshot(self) -> None:
+        """Keep the state at the start of an epoch (= the end of the last good one) in CPU memory."""
+        self._good = {"model": _to_cpu(self.model.state_dict()), "optimizer": _to_cpu(self.optimizer.state_dict()),
+                      "ema": _to_cpu(self.ema.state_dict()) if self.ema is not None else None,
+                      "scaler": self.scaler.state_dict()}
+
+    def _recover(self, epoch: int, what: str) -> None:
+        """After a non-finite loss: reload the snapshot, halve the lr and let the loop redo ``epoch``; after
+        MAX_RECOVERIES, stop with TrainingError (last.pt, the last good epoch, stays)."""
+        if self.recoveries >= MAX_RECOVERIES or self._good is None:
+            keep = f"; the last good checkpoint is {self.run.last}" if self.run.last.exists() else ""
+            raise TrainingError(f"{what}. Still not finite after {self.recoveries} recoveries (reload + lr x0.5). "
+                                f"Lower the learning rate (--lr), check the labels (`instseg doctor`) or add "
+                                f"gradient clipping (clip_grad=10){keep}")
+        self.model.load_state_dict(self._good["model"])
+        self.optimizer.load_state_dict(self._good["optimizer"])
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.load_state_dict(self._good["ema"])
+        self.scaler.load_state_dict(self._good["scaler"])
+        self.recoveries += 1
+        self.lr_scale *= 0.5
+        start = "the start of training" if epoch == 0 else f"the end of epoch {epoch}"
+        self.log.echo(f"warning: {what}; recovery {self.recoveries}/{MAX_RECOVERIES}: reloaded the weights and "
+                      f"optimizer state of {start}, learning rate x{self.lr_scale:g} from now on, redoing epoch "
+                      f"{epoch + 1}")
 
     def _optimizer_step(self) -> None:
         import torch
@@ -246,6 +309,7 @@ class Trainer:
                 metrics, results = self._validate(self.eval_model())
                 self._last_val = (epoch, metrics, results)
             row = {"epoch": epoch + 1, "epochs": cfg.epochs, "time": seconds, "train/loss": losses.pop("loss", None),
+                   "nan_recoveries": self.recoveries,
                    **{f"lr/pg{k}": v for k, v in enumerate(lrs)}, **{f"train/{k}": v for k, v in losses.items()}}
             self.log.set_loss_names(list(losses))
             improved = False
@@ -277,6 +341,7 @@ class Trainer:
             "scaler": self.scaler.state_dict() if full else None,
             "rng": rng_state() if full else None,
             "epoch": epoch, "best_fitness": self.best_fitness, "best_epoch": self.best_epoch,
+            "nan_recoveries": self.recoveries, "lr_scale": self.lr_scale,
             "architecture": self.cfg.architecture, "size": self.cfg.model, "names": list(self.names),
             "imgsz": self.cfg.imgsz, "mask_stride": self.arch.mask_stride, "config": to_dict(self.cfg),
             "schedule": to_dict(self.schedule), "instseg_version": getattr(instseg, "__version__", "0"),

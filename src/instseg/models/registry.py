@@ -1,13 +1,23 @@
-"""The architecture registry: plain dicts, no import side effects.
+"""The architecture registry, read from ``configs/models/<architecture>.yaml`` (the only place sizes live).
 
-``ARCHITECTURES[name]`` says which backend trains it, which sizes exist and their defaults. Model code is
-imported only when a model is built (``build_model``), never when the registry is read, so ``instseg
-list-models`` and ``instseg --help`` stay fast.
+``ARCHITECTURES[name]`` says which backend trains it, which sizes exist and their defaults. The YAML files are
+read on first use (``ARCHITECTURES``, ``get_architecture``), not at import. Model code is imported only when a
+model is built (``instseg.models.build``), so ``instseg list-models`` and ``instseg --help`` stay fast.
+
+A model file holds ``name`` (= the file name), ``backend`` (a backend's name), ``summary``, ``builder``
+(``"module:function"``; absent for a framework that builds its own models), ``default_size``,
+``mask_stride``, optionally ``status`` (``available`` | ``planned``), ``default_schedule`` (a recipe name,
+default ``ultralytics``), ``train_defaults`` (settings, as KEY=VALUE names, that the architecture fills
+where the run leaves them unset) and ``sizes``: ``name -> {description, params_m, default_batch,
+default_imgsz, ...}``; any other key of a size (e.g. a family's ``layout``) lands in ``SizeSpec.extra``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from instseg.config import ConfigError, configs_dir, field_default, read_yaml, resolve_key, unknown_choice
 
 
 @dataclass(frozen=True)
@@ -19,13 +29,13 @@ class SizeSpec:
     params_m: float | None = None  # parameters in millions (with 80 classes unless noted)
     default_batch: int = 8
     default_imgsz: int = 640
-    extra: dict = field(default_factory=dict)  # architecture-specific settings (channels, depth, ...)
+    extra: dict = field(default_factory=dict)  # architecture-specific settings (e.g. ``layout``)
 
 
 @dataclass(frozen=True)
 class ArchitectureSpec:
     name: str
-    backend: str  # key into instseg.backends.BACKENDS
+    backend: str  # a backend's name (instseg.backends)
     sizes: dict[str, SizeSpec]
     default_size: str
     default_schedule: str = "ultralytics"
@@ -33,121 +43,92 @@ class ArchitectureSpec:
     status: str = "available"  # "available" or "planned" (listed but not trainable yet)
     summary: str = ""
     builder: str = ""  # "module:function" building the nn.Module: fn(size: str, num_classes: int, **kw)
+    train_defaults: dict = field(default_factory=dict)  # setting -> value where the run leaves it unset
+    source: str = ""  # the YAML file it was read from
 
 
-def _sizes(*specs: SizeSpec) -> dict[str, SizeSpec]:
-    return {s.name: s for s in specs}
+_ARCH_KEYS = {"name", "backend", "summary", "builder", "default_size", "default_schedule", "mask_stride",
+              "status", "train_defaults", "sizes", "scale_ranges"}  # scale_ranges: YAML anchors only
+_SIZE_KEYS = {"description", "params_m", "default_batch", "default_imgsz"}
 
 
-# Every entry must be real (buildable, trainable) unless status="planned"; `instseg list-models` prints it.
-ARCHITECTURES: dict[str, ArchitectureSpec] = {
-    "maskrcnn": ArchitectureSpec(
-        name="maskrcnn",
-        backend="torchvision",
-        summary="torchvision Mask R-CNN (ResNet-50 FPN)",
-        default_size="r50-fpn-v2",
-        default_schedule="step",
-        mask_stride=1,
-        status="available",
-        builder="instseg.models.maskrcnn:build_maskrcnn",
-        sizes=_sizes(
-            SizeSpec("r50-fpn", "maskrcnn_resnet50_fpn", 44.4, default_batch=4, default_imgsz=640),
-            SizeSpec("r50-fpn-v2", "maskrcnn_resnet50_fpn_v2", 46.4, default_batch=4, default_imgsz=640),
-        ),
-    ),
-    "rtmdet-ins": ArchitectureSpec(
-        name="rtmdet-ins",
-        backend="native",
-        summary="RTMDet-Ins (CSPNeXt + PAFPN + dynamic-conv mask head), MMDetection-compatible weights",
-        default_size="tiny",
-        default_schedule="ultralytics",
-        mask_stride=4,
-        status="available",
-        builder="instseg.models.rtmdet_ins:build_rtmdet_ins",
-        # MMDetection's rtmdet-ins_<size> configs; params_m with 80 classes (= mmdet 3.3.0's model, counted)
-        sizes=_sizes(
-            SizeSpec("tiny", "CSPNeXt d0.167 w0.375, neck/head 96", 5.64, default_batch=16),
-            SizeSpec("s", "CSPNeXt d0.33 w0.5, neck/head 128", 10.18, default_batch=16),
-            SizeSpec("m", "CSPNeXt d0.67 w0.75, neck/head 192", 27.58, default_batch=8),
-            SizeSpec("l", "CSPNeXt d1.0 w1.0, neck/head 256", 57.37, default_batch=8),
-            SizeSpec("x", "CSPNeXt d1.33 w1.25, neck/head 320", 102.7, default_batch=4),
-        ),
-    ),
-    "solov2": ArchitectureSpec(
-        name="solov2",
-        backend="native",
-        summary="SOLOv2 (ResNet + FPN + dynamic kernels, Matrix NMS), MMDetection-compatible weights",
-        default_size="nano",
-        default_schedule="warmup-cosine",
-        mask_stride=4,
-        status="available",
-        builder="instseg.models.solov2:build_solov2",
-        # instseg's sizes, then MMDetection's own configs under their names (their checkpoints load whole);
-        # layouts in instseg.models.solov2.config.SOLOV2_SIZES; params_m with 80 classes
-        sizes=_sizes(
-            SizeSpec("nano", "ResNet18, FPN 128, mask feature 64, head 128x2", 13.06, default_batch=8, default_imgsz=1280),
-            SizeSpec("small", "ResNet34, FPN 192, mask feature 96, head 192x2", 25.36, default_batch=6, default_imgsz=1280),
-            SizeSpec("medium", "ResNet50, FPN 256, mask feature 128, head 256x2 (= mmdet light-r50 layout)", 31.34,
-                     default_batch=4, default_imgsz=1280),
-            SizeSpec("large", "ResNet101, FPN 384, mask feature 256, head 384x4", 66.46, default_batch=2, default_imgsz=1280),
-            SizeSpec("light-r18", "mmdet solov2-light_r18 (COCO weights)", 18.27, default_batch=8, default_imgsz=768),
-            SizeSpec("light-r34", "mmdet solov2-light_r34", 28.38, default_batch=8, default_imgsz=768),
-            SizeSpec("light-r50", "mmdet solov2-light_r50 (COCO weights)", 31.34, default_batch=4, default_imgsz=768),
-            SizeSpec("r50", "mmdet solov2_r50 (COCO weights)", 46.59, default_batch=2, default_imgsz=1344),
-            SizeSpec("r101", "mmdet solov2_r101", 65.59, default_batch=2, default_imgsz=1344),
-        ),
-    ),
-    "yolo11-seg": ArchitectureSpec(
-        name="yolo11-seg",
-        backend="ultralytics",
-        summary="Ultralytics YOLO11-seg (optional extra: pip install 'instseg[yolo]', AGPL-3.0)",
-        default_size="n",
-        status="available",
-        # params: SegmentationModel("yolo11<s>-seg.yaml", nc=80) built once with ultralytics 8.4.190
-        sizes=_sizes(*(SizeSpec(s, f"yolo11{s}-seg", p, default_batch=16)
-                       for s, p in zip("nsmlx", (2.88, 10.11, 22.42, 27.68, 62.14)))),
-    ),
-    "yolo26-seg": ArchitectureSpec(
-        name="yolo26-seg",
-        backend="ultralytics",
-        summary="Ultralytics YOLO26-seg (optional extra: pip install 'instseg[yolo]', AGPL-3.0)",
-        default_size="n",
-        status="available",
-        # params: SegmentationModel("yolo26<s>-seg.yaml", nc=80) built once with ultralytics 8.4.190
-        sizes=_sizes(*(SizeSpec(s, f"yolo26{s}-seg", p, default_batch=16)
-                       for s, p in zip("nsmlx", (3.13, 11.51, 27.11, 31.52, 70.69)))),
-    ),
-    "detectron2-maskrcnn": ArchitectureSpec(
-        name="detectron2-maskrcnn",
-        backend="detectron2",
-        summary="Detectron2 Mask R-CNN (model-zoo 3x configs), trained by instseg's engine (install from source)",
-        default_size="r50-fpn",
-        default_schedule="step",
-        mask_stride=1,
-        status="available",
-        builder="instseg.models.detectron2:build_detectron2_maskrcnn",
-        # COCO-InstanceSegmentation/mask_rcnn_*_FPN_3x.yaml; params: detectron2's build_model, 80 classes
-        sizes=_sizes(
-            SizeSpec("r50-fpn", "mask_rcnn_R_50_FPN_3x", 44.34, default_batch=4, default_imgsz=640),
-            SizeSpec("r101-fpn", "mask_rcnn_R_101_FPN_3x", 63.28, default_batch=4, default_imgsz=640),
-            SizeSpec("x101-32x8d-fpn", "mask_rcnn_X_101_32x8d_FPN_3x", 107.43, default_batch=2, default_imgsz=640),
-        ),
-    ),
-}
+def models_dir() -> Path:
+    return configs_dir() / "models"
+
+
+def parse_architecture(path: Path) -> ArchitectureSpec:
+    """One ``configs/models/*.yaml``; a wrong key or value is a ConfigError naming the file."""
+    from instseg.config import recipe_names
+
+    d = read_yaml(path, "model file")
+    unknown = sorted(set(d) - _ARCH_KEYS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown keys {unknown}; valid: {', '.join(sorted(_ARCH_KEYS))}")
+    for key in ("backend", "default_size", "sizes"):
+        if key not in d:
+            raise ConfigError(f"{path}: missing key {key!r}")
+    name = d.get("name", path.stem)
+    if name != path.stem:
+        raise ConfigError(f"{path}: name {name!r} differs from the file name; rename one")
+    if not isinstance(d["sizes"], dict) or not d["sizes"]:
+        raise ConfigError(f"{path}: 'sizes' must map size names to their settings")
+    sizes = {}
+    for size, s in d["sizes"].items():
+        s = dict(s or {})
+        extra = {k: s.pop(k) for k in list(s) if k not in _SIZE_KEYS}
+        sizes[str(size)] = SizeSpec(str(size), extra=extra, **s)
+    if d["default_size"] not in sizes:
+        raise ConfigError(f"{path}: default_size {d['default_size']!r} is not one of its sizes ({', '.join(sizes)})")
+    schedule = d.get("default_schedule", "ultralytics")
+    if schedule not in recipe_names():
+        raise unknown_choice("recipe", schedule, recipe_names(), f"{path}: default_schedule: ")
+    defaults = dict(d.get("train_defaults") or {})
+    for key in defaults:
+        section, fname = resolve_key(key, f"{path}: train_defaults.{key}")
+        if field_default(section, fname) is not None:
+            raise ConfigError(f"{path}: train_defaults.{key}: only settings whose default is unset (null) can "
+                              f"have an architecture default")
+    return ArchitectureSpec(
+        name=name, backend=str(d["backend"]), sizes=sizes, default_size=str(d["default_size"]),
+        default_schedule=schedule, mask_stride=int(d.get("mask_stride", 4)),
+        status=str(d.get("status", "available")), summary=str(d.get("summary", "")),
+        builder=str(d.get("builder") or ""), train_defaults=defaults, source=str(path))
+
+
+_LOADED: dict[str, ArchitectureSpec] | None = None
+
+
+def _registry() -> dict[str, ArchitectureSpec]:
+    global _LOADED
+    if _LOADED is None:
+        files = sorted(models_dir().glob("*.yaml"))
+        if not files:
+            raise ConfigError(f"{models_dir()}: no model files; the instseg install is incomplete (reinstall it)")
+        _LOADED = {p.stem: parse_architecture(p) for p in files}
+    return _LOADED
+
+
+def __getattr__(name: str):
+    if name == "ARCHITECTURES":  # the same dict every time: tests may register an architecture in it
+        return _registry()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def get_architecture(name: str) -> ArchitectureSpec:
-    try:
-        return ARCHITECTURES[name]
-    except KeyError as e:
-        valid = ", ".join(sorted(ARCHITECTURES))
-        raise KeyError(f"unknown architecture {name!r}; valid: {valid}") from e
+    """The spec of ``name``; an unknown name raises ConfigError (also a KeyError) naming the valid ones."""
+    archs = _registry()
+    if name not in archs:
+        raise unknown_choice("architecture", name, sorted(archs), "")
+    return archs[name]
 
 
 def get_size(arch: str, size: str) -> SizeSpec:
     spec = get_architecture(arch)
-    try:
-        return spec.sizes[size]
-    except KeyError as e:
-        valid = ", ".join(spec.sizes)
-        raise KeyError(f"unknown size {size!r} for {arch}; valid: {valid}") from e
+    if size not in spec.sizes:
+        err = unknown_choice("size", size, list(spec.sizes), "")
+        raise type(err)(str(err).replace(f"size {size!r}", f"size {size!r} for {arch}", 1))
+    return spec.sizes[size]
+
+
+__all__ = ["ARCHITECTURES", "ArchitectureSpec", "SizeSpec", "get_architecture", "get_size", "parse_architecture",
+           "models_dir"]

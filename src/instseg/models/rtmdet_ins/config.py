@@ -2,14 +2,18 @@
 
 Every size: CSPNeXt P5 backbone (expand ratio 0.5, channel attention), CSPNeXtPAFPN neck, RTMDetInsSepBNHead
 (2 stacked convs shared across levels with separate BN, 1x1 predictors, 8 prototypes, 3 dynamic convs of 8
-channels), SiLU, BatchNorm eps 1e-5 / momentum 0.1 (the configs' SyncBN defaults).
+channels), SiLU, BatchNorm eps 1e-5 / momentum 0.1 (the configs' SyncBN defaults). The numbers of each size
+live in ``configs/models/rtmdet-ins.yaml`` (its ``layout``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-MMDET_ZOO = "https://download.openmmlab.com/mmdetection/v3.0/rtmdet"
+from instseg.config import ConfigError
+from instseg.models.registry import get_architecture, get_size
+
+MMDET_ZOO = "https://download.openmmlab.com/mmdetection/v3.0/rtmdet"  # the URLs in the YAML start with it
 
 
 @dataclass(frozen=True)
@@ -34,55 +38,22 @@ class RTMDetInsSize:
         return int(256 * self.widen)
 
 
-RTMDET_INS_SIZES: dict[str, RTMDetInsSize] = {
-    "tiny": RTMDetInsSize(
-        "tiny",
-        0.167,
-        0.375,
-        1,
-        f"{MMDET_ZOO}/rtmdet-ins_tiny_8xb32-300e_coco/rtmdet-ins_tiny_8xb32-300e_coco_20221130_151727-ec670f7e.pth",
-        f"{MMDET_ZOO}/cspnext_rsb_pretrain/cspnext-tiny_imagenet_600e.pth",
-    ),
-    "s": RTMDetInsSize(
-        "s",
-        0.33,
-        0.5,
-        1,
-        f"{MMDET_ZOO}/rtmdet-ins_s_8xb32-300e_coco/rtmdet-ins_s_8xb32-300e_coco_20221121_212604-fdc5d7ec.pth",
-        f"{MMDET_ZOO}/cspnext_rsb_pretrain/cspnext-s_imagenet_600e.pth",
-    ),
-    "m": RTMDetInsSize(
-        "m",
-        0.67,
-        0.75,
-        2,
-        f"{MMDET_ZOO}/rtmdet-ins_m_8xb32-300e_coco/rtmdet-ins_m_8xb32-300e_coco_20221123_001039-6eba602e.pth",
-        None,
-    ),
-    "l": RTMDetInsSize(
-        "l",
-        1.0,
-        1.0,
-        3,
-        f"{MMDET_ZOO}/rtmdet-ins_l_8xb32-300e_coco/rtmdet-ins_l_8xb32-300e_coco_20221124_103237-78d1d652.pth",
-        None,
-    ),
-    "x": RTMDetInsSize(
-        "x",
-        1.33,
-        1.25,
-        4,
-        f"{MMDET_ZOO}/rtmdet-ins_x_8xb16-300e_coco/rtmdet-ins_x_8xb16-300e_coco_20221124_111313-33d4595b.pth",
-        None,
-    ),
-}
+def _from_layout(name: str) -> RTMDetInsSize:
+    """The ``layout`` of one size in ``configs/models/rtmdet-ins.yaml`` as an RTMDetInsSize."""
+    layout = dict(get_size("rtmdet-ins", name).extra.get("layout") or {})
+    try:
+        return RTMDetInsSize(name=name, **layout)
+    except TypeError as e:
+        raise ConfigError(f"{get_architecture('rtmdet-ins').source}: sizes.{name}.layout: {e}") from e
+
+
+RTMDET_INS_SIZES: dict[str, RTMDetInsSize] = {n: _from_layout(n) for n in get_architecture("rtmdet-ins").sizes}
+"""Every size of ``configs/models/rtmdet-ins.yaml`` (its ``layout``), by name."""
 
 
 def get_rtmdet_ins_size(name: str) -> RTMDetInsSize:
-    try:
-        return RTMDET_INS_SIZES[name]
-    except KeyError as e:
-        raise KeyError(f"unknown RTMDet-Ins size {name!r}; valid: {', '.join(RTMDET_INS_SIZES)}") from e
+    get_size("rtmdet-ins", name)
+    return RTMDET_INS_SIZES[name]
 
 
 __all__ = ["MMDET_ZOO", "RTMDET_INS_SIZES", "RTMDetInsSize", "get_rtmdet_ins_size"]

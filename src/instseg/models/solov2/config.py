@@ -10,17 +10,19 @@ Two families of sizes live here:
   ``r101``): same channels, stacked convs and scale ranges as ``configs/solov2/*.py`` of MMDetection 3.3.0,
   so their published ``state_dict``s load with no missing or unexpected keys.
 
-Scale ranges are in input pixels (``sqrt(box_w * box_h)`` of the ground-truth box at network input size).
+The numbers live in ``configs/models/solov2.yaml`` (each size's ``layout``); this module turns them into
+frozen dataclasses. Scale ranges are in input pixels (``sqrt(box_w * box_h)`` of the ground-truth box at network input size).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-# MMDetection's defaults (configs/solov2/solov2_r50_fpn_1x_coco.py and the -light variants).
+from instseg.config import ConfigError
+from instseg.models.registry import get_architecture, get_size
+
+# MMDetection's defaults (configs/solov2/solov2_r50_fpn_1x_coco.py), the dataclass default of scale_ranges.
 FULL_SCALE_RANGES = ((1, 96), (48, 192), (96, 384), (192, 768), (384, 2048))
-LIGHT_SCALE_RANGES = ((1, 56), (28, 112), (56, 224), (112, 448), (224, 896))
-_MMDET = "https://download.openmmlab.com/mmdetection/v2.0/solov2/"
 
 
 @dataclass(frozen=True)
@@ -48,35 +50,22 @@ class Solov2Config:
         return base if self.depth < 50 else tuple(4 * c for c in base)  # type: ignore[return-value]
 
 
-SOLOV2_SIZES: dict[str, Solov2Config] = {
-    "nano": Solov2Config(18, 128, 128, 2, 64, 64, description="ResNet18, FPN 128, mask feature 64"),
-    "small": Solov2Config(34, 192, 192, 2, 96, 96, description="ResNet34, FPN 192, mask feature 96"),
-    "medium": Solov2Config(
-        50, 256, 256, 2, 128, 128,
-        coco_url=_MMDET + "solov2_light_r50_fpn_3x_coco/solov2_light_r50_fpn_3x_coco_20220512_165256-c93a6074.pth",
-        description="ResNet50, FPN 256, mask feature 128 (layout of mmdet solov2-light_r50)",
-    ),
-    "large": Solov2Config(101, 384, 384, 4, 256, 256, description="ResNet101, FPN 384, mask feature 256"),
-    "light-r18": Solov2Config(
-        18, 256, 256, 2, 128, 128, LIGHT_SCALE_RANGES,
-        coco_url=_MMDET + "solov2_light_r18_fpn_3x_coco/solov2_light_r18_fpn_3x_coco_20220511_083717-75fa355b.pth",
-        description="mmdet solov2-light_r18_fpn_ms-3x_coco",
-    ),
-    "light-r34": Solov2Config(
-        34, 256, 256, 2, 128, 128, LIGHT_SCALE_RANGES, description="mmdet solov2-light_r34_fpn_ms-3x_coco"
-    ),
-    "light-r50": Solov2Config(
-        50, 256, 256, 2, 128, 128, LIGHT_SCALE_RANGES,
-        coco_url=_MMDET + "solov2_light_r50_fpn_3x_coco/solov2_light_r50_fpn_3x_coco_20220512_165256-c93a6074.pth",
-        description="mmdet solov2-light_r50_fpn_ms-3x_coco",
-    ),
-    "r50": Solov2Config(
-        50, 256, 512, 4, 128, 256,
-        coco_url=_MMDET + "solov2_r50_fpn_3x_coco/solov2_r50_fpn_3x_coco_20220512_125856-fed092d4.pth",
-        description="mmdet solov2_r50_fpn_ms-3x_coco (same layout as solov2_r50_fpn_1x_coco)",
-    ),
-    "r101": Solov2Config(101, 256, 512, 4, 128, 256, description="mmdet solov2_r101_fpn_ms-3x_coco"),
-}
+def _from_layout(size: str) -> Solov2Config:
+    """The ``layout`` of one size in ``configs/models/solov2.yaml`` as a Solov2Config."""
+    spec = get_size("solov2", size)
+    layout = dict(spec.extra.get("layout") or {})
+    try:
+        for key in ("scale_ranges", "num_grids", "strides"):
+            if key in layout:
+                value = layout[key]
+                layout[key] = tuple(tuple(v) for v in value) if key == "scale_ranges" else tuple(value)
+        return Solov2Config(**layout)
+    except TypeError as e:
+        raise ConfigError(f"{get_architecture('solov2').source}: sizes.{size}.layout: {e}") from e
+
+
+SOLOV2_SIZES: dict[str, Solov2Config] = {name: _from_layout(name) for name in get_architecture("solov2").sizes}
+"""Every size of ``configs/models/solov2.yaml`` (its ``layout``), by name."""
 
 
 @dataclass(frozen=True)
@@ -93,8 +82,6 @@ class Solov2TestConfig:
 
 
 def get_solov2_config(size: str) -> Solov2Config:
-    """The config of ``size``; an unknown size raises KeyError listing the valid ones."""
-    try:
-        return SOLOV2_SIZES[size]
-    except KeyError as e:
-        raise KeyError(f"unknown SOLOv2 size {size!r}; valid: {', '.join(SOLOV2_SIZES)}") from e
+    """The config of ``size``; an unknown size raises ConfigError (a KeyError too) listing the valid ones."""
+    get_size("solov2", size)
+    return SOLOV2_SIZES[size]
