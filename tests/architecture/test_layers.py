@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "instseg"
 # ARCHITECTURE.md, "Layers": lowest first. A unit may import its own layer's units and any lower layer.
 LAYERS: list[set[str]] = [
     {"__init__", "errors", "io", "rundir", "sniff", "structures"},  # __init__: the version, nothing else
-    {"config", "contract"},
+    {"presets", "config", "config_help", "contract"},
     {"data"},
     {"augment"},
     {"models"},

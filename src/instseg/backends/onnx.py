@@ -98,6 +98,10 @@ class OnnxBackend:
         raise InstsegError("an exported .onnx cannot be trained; train (or --resume) the .pt it was exported "
                            "from, then export again")
 
+    def resume_config(self, last: Path, epochs: int | None = None, force: bool = False):
+        raise InstsegError(f"{last}: an exported .onnx holds no training state; --resume the run's "
+                           "weights/last.pt instead")
+
     def predict(self, weights: Path, images: Sequence[Path], cfg: PredictConfig) -> list:
         from instseg.engine.predict import _records
 
