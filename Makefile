@@ -10,7 +10,7 @@ D2_TARBALL ?= ../shared/vendor/detectron2-02b5c4e2.tar.gz
 D2_WHEELS  := $(VENV)/wheels/$(basename $(basename $(notdir $(D2_TARBALL))))-$(subst ==,-,$(word 1,$(TORCH)))
 D2_STAMP   := $(D2_WHEELS)/.installed
 
-.PHONY: setup demo test test-fast bench clean browser detectron2
+.PHONY: setup demo test test-stress test-fast bench clean browser detectron2
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,7 +31,10 @@ browser: $(STAMP)
 	$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/pip install -q playwright
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 --durations=15
+	$(BIN)/python -m pytest -q -n 2 -m "not stress" --durations=15
+
+test-stress: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 -m stress --durations=15
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 -m "not slow"

@@ -30,6 +30,7 @@ def _cases():
 
 
 @pytest.mark.slow
+@pytest.mark.stress
 @pytest.mark.parametrize("arch,size", _cases())
 def test_defaults_end_with_finite_losses(fire_seg, tmp_path, arch, size):
     bench = _bench()

@@ -24,6 +24,7 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.stress
 def test_ddp_gloo_twenty_times(tiny_data, tmp_path):
     import torch
 

@@ -55,6 +55,7 @@ def test_fuzz_fast(name, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.stress
 @pytest.mark.parametrize("name", list(PARSERS))
 def test_fuzz_slow(name, tmp_path):
     _run(name, S.SLOW, tmp_path)

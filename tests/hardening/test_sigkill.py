@@ -71,6 +71,7 @@ def _check_weights(run: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.stress
 def test_sigkill_at_ten_moments_then_resume(tiny_data, tmp_path):
     ref = _train(_args(tiny_data, tmp_path / "ref"))
     assert ref.returncode == 0, ref.stderr
