@@ -1,0 +1,81 @@
+"""What a search leaves besides Ray's own folder: ``trials.csv`` (one row per trial: status, epochs run,
+whether ASHA stopped it, its sampled settings and scores, its run folder) and ``best.yaml`` (the best
+trial's full TrainConfig, as a run's config.yaml, so ``instseg train --config best.yaml`` retrains it)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import replace
+from pathlib import Path
+
+from instseg.io import atomic_write_text
+from instseg.tune.trial import REPORTED
+
+
+def trial_rows(results, keys: list[str], epochs: int) -> list[dict]:
+    """One dict per Ray result (a ``ResultGrid``): trial, status, epochs, stopped_early, scores, settings."""
+    rows = []
+    for r in results:
+        m = r.metrics or {}
+        trial = m.get("trial_id") or Path(str(r.path)).name
+        done = int(m.get("epoch", 0) or 0)
+        if r.error is not None:
+            status = "error"
+        elif not m:
+            status = "pending"
+        elif m.get("final"):
+            status = "completed" if done >= epochs else "early-stopped (patience)"
+        else:
+            status = "stopped (ASHA)" if done < epochs else "interrupted"
+        row = {"trial": trial, "status": status, "epochs": done,
+               "stopped_early": bool(m) and r.error is None and not m.get("final")}
+        row.update({k: m.get(k) for k in (*REPORTED, "train_loss")})
+        row.update({k: (r.config or {}).get(k) for k in keys})
+        row["run"] = m.get("run", "")
+        rows.append(row)
+    return sorted(rows, key=lambda row: row["trial"])
+
+
+def pick_best(rows: list[dict], metric: str, mode: str) -> dict | None:
+    """The best row by ``metric``: among trials that ran every epoch, else among all that reported it."""
+    def ok(row):
+        v = row.get(metric)
+        return v is not None and not (isinstance(v, float) and math.isnan(v))
+
+    for pool in ([r for r in rows if r["status"] == "completed" and ok(r)], [r for r in rows if ok(r)]):
+        if pool:
+            return (max if mode == "max" else min)(pool, key=lambda r: r[metric])
+    return None
+
+
+def write_trials_csv(path: Path, rows: list[dict]) -> None:
+    if not rows:
+        atomic_write_text(path, "trial,status\n")
+        return
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    w.writeheader()
+    for row in rows:
+        w.writerow({k: ("" if v is None else f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    atomic_write_text(path, buf.getvalue())
+
+
+def write_best_yaml(path: Path, search: dict, best: dict) -> Path:
+    """The best trial's TrainConfig (its sampled values on the base), a new run ``<experiment>/best``."""
+    from instseg.config import save_yaml
+    from instseg.tune.trial import trial_config
+
+    keys = [k for k, _kind, _args in search["dists"]]
+    cfg = trial_config(search, {k: best[k] for k in keys if best.get(k) is not None}, "best")
+    save_yaml(replace(cfg, exist_ok=False, quiet=False), path)
+    return path
+
+
+def read_trials_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+__all__ = ["trial_rows", "pick_best", "write_trials_csv", "write_best_yaml", "read_trials_csv"]
