@@ -105,3 +105,31 @@ def test_trial_rows_status_and_best_prefers_completed_trials():
     # the stopped trial has the lowest loss, but only trials that ran every epoch compete
     assert pick_best(rows, "train_loss", "min")["trial"] == "c"
     assert pick_best(rows, "segm_mAP", "max")["lr0"] == 0.02
+
+
+def test_without_ray_the_message_names_the_extra(monkeypatch):
+    import importlib.util
+
+    from instseg.errors import BackendUnavailable
+    from instseg.tune import runner
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
+    with pytest.raises(BackendUnavailable, match=r"needs ray: pip install 'instseg\[tune\]'"):
+        runner._require_ray()
+
+
+def test_cli_bad_space_is_one_line_before_ray_starts(tmp_path):
+    import subprocess
+    import sys
+
+    from instseg.data.demo import make_demo_dataset
+
+    data = make_demo_dataset(tmp_path / "d", n_train=1, n_val=1, imgsz=64)
+    space = tmp_path / "space.yaml"
+    space.write_text("lr0: {loguniform: [0.001, 0.01]}\nmosaic: {uniform: [0, 2]}\n")
+    p = subprocess.run([sys.executable, "-m", "instseg", "tune", "--data", str(data), "--space", str(space),
+                        "--project", str(tmp_path / "t")], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1, p.stderr
+    assert f"error: {space}:2: mosaic: uniform [0, 2] reaches 2" in p.stderr
+    assert "Traceback" not in p.stderr and not (tmp_path / "t").exists()

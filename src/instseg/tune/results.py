@@ -73,9 +73,23 @@ def write_best_yaml(path: Path, search: dict, best: dict) -> Path:
     return path
 
 
+def format_table(rows: list[dict], metric: str) -> str:
+    """trials.csv as an aligned text table (scores and sampled settings to 4 significant digits)."""
+    skip = {"run", "fitness", "segm_mAP75", "bbox_mAP50"}
+    cols = [c for c in (rows[0] if rows else {}) if c not in skip]
+    cols = ["trial", "status", "epochs", metric] + [c for c in cols if c not in ("trial", "status", "epochs", metric)]
+
+    def cell(v) -> str:
+        return "" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    table = [cols] + [[cell(r.get(c)) for c in cols] for r in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(cols))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip() for line in table)
+
+
 def read_trials_csv(path: Path) -> list[dict]:
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
 
 
-__all__ = ["trial_rows", "pick_best", "write_trials_csv", "write_best_yaml", "read_trials_csv"]
+__all__ = ["trial_rows", "pick_best", "write_trials_csv", "write_best_yaml", "read_trials_csv", "format_table"]

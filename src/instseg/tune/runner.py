@@ -139,15 +139,25 @@ def run_search(opts: TuneOptions, log=print) -> dict:
     else:
         if search_file.exists():
             raise ConfigError(f"{exp}: an experiment of that name exists; --resume it or pick another --name")
-        if opts.base.data is None:
-            raise ConfigError("--data is not set: pass --data path/to/data.yaml")
+        from instseg.data.yaml_config import load_data_yaml
+        from instseg.engine.setup import check_data_yaml
+        from instseg.models.registry import get_architecture
+
+        check_data_yaml(opts.base.data)
+        load_data_yaml(Path(opts.base.data))  # a bad dataset fails here, not in every trial
+        try:
+            spec = get_architecture(opts.base.architecture)
+        except KeyError as e:
+            raise ConfigError(f"-a {opts.base.architecture}: {e.args[0]}") from e
+        if opts.base.model is not None and opts.base.model not in spec.sizes:
+            raise ConfigError(f"-m {opts.base.model}: {opts.base.architecture} sizes are {', '.join(spec.sizes)}")
         dists = load_space(opts.space, opts.base)  # every bound through the schema, before Ray starts
     _require_ray()
+    import ray
+    from ray import tune
+
     started = _init_ray(opts)
     try:
-        import ray
-        from ray import tune
-
         if not opts.resume:
             gpus = opts.gpus_per_trial
             if gpus is None:
@@ -170,8 +180,6 @@ def run_search(opts: TuneOptions, log=print) -> dict:
         raise InstsegError(f"{exp}: the Ray Tune run failed: {e}") from e
     finally:
         if started:
-            import ray
-
             ray.shutdown()
     return write_outputs(grid, search, exp, log)
 
