@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH)
 	$(BIN)/pip install -q -e '.[dev,yolo]'
+	$(BIN)/pip install -q 'ray[tune]>=2.9' 'optuna>=3.5'  # the tune extra, for tests/tune (~45 s)
 	touch $(STAMP)
 
 setup: $(STAMP)
