@@ -98,10 +98,12 @@ def _result(trial, epoch, final, loss, lr0, error=None):
 def test_trial_rows_status_and_best_prefers_completed_trials():
     grid = [_result("b", 1, False, 1.0, 0.01), _result("a", 2, True, 2.0, 0.02),
             _result("c", 2, True, 1.5, 0.03), SimpleNamespace(metrics={}, config={}, error=None, path="/ray/t_d")]
-    rows = trial_rows(grid, ["lr0"], epochs=2)
+    rows = trial_rows(grid, ["lr0"], epochs=2, ray_status={"t_d": "PENDING"})
     assert [(r["trial"], r["status"], r["epochs"], r["stopped_early"]) for r in rows] == [
         ("a", "completed", 2, False), ("b", "stopped (ASHA)", 1, True), ("c", "completed", 2, False),
         ("t_d", "pending", 0, False)]
+    # the same last result of a trial Ray still counts as running: interrupted, not stopped
+    assert trial_rows(grid[:1], ["lr0"], 2, {"b": "RUNNING"})[0]["status"] == "interrupted"
     # the stopped trial has the lowest loss, but only trials that ran every epoch compete
     assert pick_best(rows, "train_loss", "min")["trial"] == "c"
     assert pick_best(rows, "segm_mAP", "max")["lr0"] == 0.02

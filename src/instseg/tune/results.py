@@ -14,23 +14,25 @@ from instseg.io import atomic_write_text
 from instseg.tune.trial import REPORTED
 
 
-def trial_rows(results, keys: list[str], epochs: int) -> list[dict]:
-    """One dict per Ray result (a ``ResultGrid``): trial, status, epochs, stopped_early, scores, settings."""
+def trial_rows(results, keys: list[str], epochs: int, ray_status: dict | None = None) -> list[dict]:
+    """One dict per Ray result (a ``ResultGrid``): trial, status, epochs, stopped_early, scores, settings.
+    ``ray_status``: trial id -> Ray's status (TERMINATED, RUNNING, PAUSED, PENDING, ERROR); a trial Ray
+    terminated before its final report was stopped by ASHA, one still RUNNING/PENDING was interrupted."""
     rows = []
     for r in results:
         m = r.metrics or {}
         trial = m.get("trial_id") or Path(str(r.path)).name
         done = int(m.get("epoch", 0) or 0)
+        live = (ray_status or {}).get(trial, "TERMINATED") not in ("TERMINATED", "ERROR")
         if r.error is not None:
             status = "error"
-        elif not m:
-            status = "pending"
         elif m.get("final"):
             status = "completed" if done >= epochs else "early-stopped (patience)"
+        elif live:
+            status = "interrupted" if m else "pending"
         else:
-            status = "stopped (ASHA)" if done < epochs else "interrupted"
-        row = {"trial": trial, "status": status, "epochs": done,
-               "stopped_early": bool(m) and r.error is None and not m.get("final")}
+            status = "stopped (ASHA)" if m else "pending"
+        row = {"trial": trial, "status": status, "epochs": done, "stopped_early": status == "stopped (ASHA)"}
         row.update({k: m.get(k) for k in (*REPORTED, "train_loss")})
         row.update({k: (r.config or {}).get(k) for k in keys})
         row["run"] = m.get("run", "")

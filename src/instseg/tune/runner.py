@@ -207,16 +207,31 @@ def _tune_config(search: dict, opts: TuneOptions):
                            num_samples=search["trials"], max_concurrent_trials=opts.max_concurrent)
 
 
+def _ray_status(ray_dir: Path) -> dict:
+    """trial id -> Ray's status, from the experiment state Ray saved."""
+    from ray.tune import ExperimentAnalysis
+
+    try:
+        return {t.trial_id: t.status for t in ExperimentAnalysis(str(ray_dir)).trials}
+    except (OSError, ValueError) as e:  # no state written (nothing ran): every trial counts as finished
+        import logging
+
+        logging.getLogger(__name__).debug("no Ray experiment state in %s: %s", ray_dir, e)
+        return {}
+
+
 def write_outputs(grid, search: dict, exp: Path, log=print) -> dict:
     from instseg.tune.results import pick_best, trial_rows, write_best_yaml, write_trials_csv
 
     keys = [k for k, _kind, _args in search["dists"]]
-    rows = trial_rows(grid, keys, search["epochs"])
+    rows = trial_rows(grid, keys, search["epochs"], _ray_status(exp / "ray"))
     best = pick_best(rows, search["metric"], search["mode"])
     for row in rows:
         row["best"] = best is not None and row["trial"] == best["trial"]
     write_trials_csv(exp / "trials.csv", rows)
     best_yaml = write_best_yaml(exp / "best.yaml", search, best) if best else None
+    if any(r["status"] in ("interrupted", "pending") for r in rows):
+        log(f"unfinished trials: continue with `instseg tune --resume --project {exp.parent} --name {exp.name}`")
     log(f"trials: {exp / 'trials.csv'}" + (f"\nbest trial {best['trial']}: {search['metric']} "
                                              f"{best[search['metric']]:.4f} -> {best_yaml}" if best else ""))
     return {"experiment": exp, "rows": rows, "best": best, "best_yaml": best_yaml}
