@@ -43,3 +43,13 @@ def test_callbacks_called_after_every_epoch(architecture, size, tmp_path, monkey
     for _, m in seen:
         assert 0.0 <= m["segm_mAP"] <= 1.0 and 0.0 <= m["bbox_mAP"] <= 1.0
     assert result.epochs_done == 2 and (result.run.root / "metrics.json").is_file()
+
+
+def test_ultralytics_callback_skips_the_final_validation_call():
+    from instseg.backends.ultralytics import _per_epoch
+
+    seen = []
+    cb = _per_epoch(lambda e, m: seen.append((e, m["segm_mAP"])))
+    for epoch, value in ((0, 0.1), (1, 0.2), (2, 0.3), (1, 0.4)):  # 2 epochs, then the best.pt re-validation
+        cb(SimpleNamespace(epoch=epoch, epochs=2, metrics={"metrics/mAP50-95(M)": value}))
+    assert seen == [(1, 0.1), (2, 0.2)]

@@ -259,7 +259,7 @@ def train(cfg: TrainConfig, run: RunDir, callbacks=None) -> TrainResult:
     from instseg.engine.loggers import scoped_setting
 
     for fn in callbacks or []:
-        model.add_callback("on_fit_epoch_end", lambda trainer, fn=fn: fn(trainer.epoch + 1, _epoch_metrics(trainer)))
+        model.add_callback("on_fit_epoch_end", _per_epoch(fn))
 
     try:
         with scoped_setting(SETTINGS, "tensorboard", "tensorboard" in cfg.loggers):  # this run only, not saved
@@ -292,6 +292,21 @@ def train(cfg: TrainConfig, run: RunDir, callbacks=None) -> TrainResult:
     return TrainResult(run=run, best=run.best if run.best.is_file() else None,
                        last=run.last if run.last.is_file() else None, metrics=metrics,
                        epochs_done=epochs_done, stopped_early=epochs_done < cfg.epochs)
+
+
+def _per_epoch(fn):
+    """An ``on_fit_epoch_end`` callback calling ``fn(epoch, metrics)`` once per training epoch (Ultralytics
+    also runs it after the final validation of best.pt: that call is skipped)."""
+    seen = {"last": 0}
+
+    def on_fit_epoch_end(trainer) -> None:
+        epoch = trainer.epoch + 1
+        if epoch <= seen["last"] or epoch > trainer.epochs:
+            return
+        seen["last"] = epoch
+        fn(epoch, _epoch_metrics(trainer))
+
+    return on_fit_epoch_end
 
 
 def _epoch_metrics(trainer) -> dict:
