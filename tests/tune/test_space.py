@@ -106,7 +106,7 @@ def test_trial_rows_status_and_best_prefers_completed_trials():
     assert trial_rows(grid[:1], ["lr0"], 2, {"b": "RUNNING"})[0]["status"] == "interrupted"
     # the stopped trial has the lowest loss, but only trials that ran every epoch compete
     assert pick_best(rows, "train_loss", "min")["trial"] == "c"
-    assert pick_best(rows, "segm_mAP", "max")["lr0"] == 0.02
+    assert pick_best(rows, "segm_mAP", "max")["trial"] == "c"  # a tie at 0.2: the lower loss
 
 
 def test_without_ray_the_message_names_the_extra(monkeypatch):
@@ -135,3 +135,10 @@ def test_cli_bad_space_is_one_line_before_ray_starts(tmp_path):
     assert p.returncode == 1, p.stderr
     assert f"error: {space}:2: mosaic: uniform [0, 2] reaches 2" in p.stderr
     assert "Traceback" not in p.stderr and not (tmp_path / "t").exists()
+
+
+def test_best_breaks_ties_by_box_map_then_loss():
+    rows = [{"trial": t, "status": "completed", "segm_mAP": 0.0, "bbox_mAP": b, "train_loss": l}
+            for t, b, l in (("a", 0.01, 3.0), ("b", 0.02, 3.5), ("c", 0.02, 3.1))]
+    assert pick_best(rows, "segm_mAP", "max")["trial"] == "c"
+    assert pick_best(rows, "train_loss", "min")["trial"] == "a"

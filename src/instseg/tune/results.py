@@ -41,15 +41,25 @@ def trial_rows(results, keys: list[str], epochs: int, ray_status: dict | None = 
 
 
 def pick_best(rows: list[dict], metric: str, mode: str) -> dict | None:
-    """The best row by ``metric``: among trials that ran every epoch, else among all that reported it."""
+    """The best row by ``metric``: among trials that ran every epoch, else among all that reported it; a tie
+    goes to the higher bbox_mAP, then the lower train_loss."""
     def ok(row):
         v = row.get(metric)
         return v is not None and not (isinstance(v, float) and math.isnan(v))
 
+    sign = 1 if mode == "max" else -1
+
+    def key(r):  # ties (every mask mAP 0 early on) go to the better box mAP, then the lower loss
+        return (sign * r[metric], _num(r.get("bbox_mAP")), -_num(r.get("train_loss"), -math.inf))
+
     for pool in ([r for r in rows if r["status"] == "completed" and ok(r)], [r for r in rows if ok(r)]):
         if pool:
-            return (max if mode == "max" else min)(pool, key=lambda r: r[metric])
+            return max(pool, key=key)
     return None
+
+
+def _num(v, missing: float = -math.inf) -> float:
+    return missing if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
 
 def write_trials_csv(path: Path, rows: list[dict]) -> None:
