@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH)
-	$(BIN)/pip install -q -e '.[dev,yolo,export]'
+	$(BIN)/pip install -q -e '.[dev,yolo,export,tune]'  # tune: ray + optuna (~45 s), for tests/tune
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -14,9 +14,11 @@ from instseg.contract import PredictConfig, TrainResult
 from instseg.config import TrainConfig
 
 
-def train(cfg: TrainConfig, resume_epochs: int | None = None, force: bool = False, **train_kw) -> TrainResult:
+def train(cfg: TrainConfig, resume_epochs: int | None = None, force: bool = False, callbacks=None) -> TrainResult:
     """Train ``cfg``; with ``cfg.resume`` continue that checkpoint's run (``resume_epochs`` extends it where
-    the backend allows; ``force`` continues even though the dataset changed since the checkpoint)."""
+    the backend allows; ``force`` continues even though the dataset changed since the checkpoint).
+    ``callbacks``: ``fn(epoch: int, metrics: dict)`` called after each epoch's validation on the main rank
+    (``segm_mAP``, ``bbox_mAP``, ... of that epoch; how ``tune`` reports)."""
     from instseg.backends import backend_for_architecture, backend_for_weights
     from instseg.engine.setup import make_run_dir, with_defaults
 
@@ -28,7 +30,7 @@ def train(cfg: TrainConfig, resume_epochs: int | None = None, force: bool = Fals
     backend = backend_for_architecture(cfg.architecture)
     if run is None and int(os.environ.get("WORLD_SIZE", 1)) == 1:
         run = make_run_dir(cfg)  # under torchrun the engine picks it on rank 0 and broadcasts it
-    return backend.train(cfg, run, **train_kw)
+    return backend.train(cfg, run, callbacks=callbacks) if callbacks else backend.train(cfg, run)
 
 
 def describe(weights: Path, cfg: PredictConfig | None = None):

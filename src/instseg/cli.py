@@ -627,6 +627,55 @@ def compare_cmd(
 # --------------------------------------------------------------------------------- end compare (issue 11)
 
 
+# ---------------------------------------------------------------------------------------- tune (issue 14)
+@app.command("tune")
+def tune_cmd(
+    data: Optional[Path] = typer.Option(None, "--data", help="The dataset's data.yaml (not needed with --resume)."),
+    architecture: str = typer.Option("rtmdet-ins", "--architecture", "-a", help="See `instseg list-models`."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Size; default: the architecture's."),
+    space: Path = typer.Option(Path("configs/tune/default.yaml"), "--space", help="Search-space YAML."),
+    trials: int = typer.Option(32, "--trials", help="Trials in all (Optuna TPE, seeded)."),
+    epochs: int = typer.Option(30, "--epochs", help="Epochs per trial (ASHA's max budget)."),
+    imgsz: Optional[int] = typer.Option(None, "--imgsz", help="Training size of every trial."),
+    batch: Optional[int] = typer.Option(None, "--batch", help="Batch size of every trial."),
+    metric: str = typer.Option("segm_mAP", "--metric", help="segm_mAP, segm_mAP50, bbox_mAP, ..., train_loss."),
+    mode: Optional[str] = typer.Option(None, "--mode", help="max or min (default: the metric's direction)."),
+    seed: int = typer.Option(0, "--seed", help="Sampler seed (and every trial's training seed)."),
+    grace_period: int = typer.Option(1, "--grace-period", help="ASHA: epochs before a trial can be stopped."),
+    reduction_factor: int = typer.Option(2, "--reduction-factor", help="ASHA: 1/N trials go on per rung."),
+    cpus_per_trial: float = typer.Option(1, "--cpus-per-trial", help="CPUs Ray reserves per trial."),
+    gpus_per_trial: Optional[float] = typer.Option(None, "--gpus-per-trial", help="GPUs per trial (default 1 if any)."),
+    max_concurrent: Optional[int] = typer.Option(None, "--max-concurrent", help="At most N trials at once."),
+    address: Optional[str] = typer.Option(None, "--address", help="Join this Ray cluster (ray://head:10001, auto)."),
+    root: Path = typer.Option(Path("work_dirs/tune"), "--project", help="Experiments root."),
+    name: str = typer.Option("exp", "--name", help="Experiment folder name under --project."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the interrupted experiment --name."),
+    workers: int = typer.Option(2, "--workers", help="DataLoader workers per trial (CUDA only)."),
+    overrides: Optional[list[str]] = typer.Argument(
+        None, metavar="[KEY=VALUE]...", help="Fixed settings of every trial (as `instseg train KEY=VALUE`)."),
+) -> None:
+    """Search hyperparameters on Ray Tune (Optuna TPE + ASHA): `instseg tune --data data.yaml -a rtmdet-ins
+    -m tiny --space configs/tune/default.yaml --trials 32 --epochs 30` -> work_dirs/tune/exp/{trials.csv,
+    best.yaml}; retrain the best with best.yaml."""
+    from instseg.config import TrainConfig, apply_overrides
+    from instseg.tune.runner import TuneOptions, run_search
+
+    if data is None and not resume:
+        raise typer.BadParameter("give --data path/to/data.yaml (or --resume --name EXP)", param_hint="'--data'")
+    base = TrainConfig(data=data, architecture=architecture, model=model, epochs=epochs, imgsz=imgsz, batch=batch,
+                       seed=seed, workers=workers, loggers=[])
+    base = apply_overrides(base, list(overrides or []))
+    out = run_search(TuneOptions(base=base, space=space, trials=trials, metric=metric, mode=mode, seed=seed,
+                                 grace_period=grace_period, reduction_factor=reduction_factor,
+                                 cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
+                                 max_concurrent=max_concurrent, address=address, root=root, name=name,
+                                 resume=resume), log=typer.echo)
+    from instseg.tune.results import format_table
+
+    typer.echo(format_table(out["rows"], metric))
+# ------------------------------------------------------------------------------------ end tune (issue 14)
+
+
 def main() -> None:
     try:
         if _eval_fast(sys.argv[1:]):  # `instseg eval --gt --pred` without Typer's per-option validators

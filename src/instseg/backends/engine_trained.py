@@ -53,10 +53,11 @@ class EngineTrainedBackend:
 
         return [name for name, spec in ARCHITECTURES.items() if spec.backend == self.name]
 
-    def train(self, cfg, run: RunDir, **kw) -> TrainResult:
+    def train(self, cfg, run: RunDir, callbacks=None) -> TrainResult:
+        """``callbacks``: ``fn(epoch, metrics)`` after each epoch's validation (instseg.engine.trainer)."""
         from instseg.engine.trainer import train as engine_train
 
-        return engine_train(cfg, run, **kw)
+        return engine_train(cfg, run, callbacks)
 
     def resume_config(self, last: Path, epochs: int | None = None, force: bool = False):
         """(config, run folder) to continue the run whose ``last.pt`` this is (``epochs`` extends it; a

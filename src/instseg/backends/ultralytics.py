@@ -227,8 +227,10 @@ def _ultralytics_summary(metrics: dict | None) -> dict:
     return {short: float(metrics[key]) for key, short in names.items() if key in metrics}
 
 
-def train(cfg: TrainConfig, run: RunDir) -> TrainResult:
-    """Train with Ultralytics into ``run``, then score best.pt on the val split with instseg's evaluator."""
+def train(cfg: TrainConfig, run: RunDir, callbacks=None) -> TrainResult:
+    """Train with Ultralytics into ``run``, then score best.pt on the val split with instseg's evaluator.
+    ``callbacks``: ``fn(epoch, metrics)`` from Ultralytics' ``on_fit_epoch_end`` (its own validator's numbers
+    under instseg's names; the final score is instseg's evaluator, in the result)."""
     _require()
     if cfg.data is None:
         raise ConfigError("data is not set: pass --data path/to/data.yaml")
@@ -255,6 +257,9 @@ def train(cfg: TrainConfig, run: RunDir) -> TrainResult:
     from ultralytics.utils import SETTINGS
 
     from instseg.engine.loggers import scoped_setting
+
+    for fn in callbacks or []:
+        model.add_callback("on_fit_epoch_end", _per_epoch(fn))
 
     try:
         with scoped_setting(SETTINGS, "tensorboard", "tensorboard" in cfg.loggers):  # this run only, not saved
@@ -287,6 +292,29 @@ def train(cfg: TrainConfig, run: RunDir) -> TrainResult:
     return TrainResult(run=run, best=run.best if run.best.is_file() else None,
                        last=run.last if run.last.is_file() else None, metrics=metrics,
                        epochs_done=epochs_done, stopped_early=epochs_done < cfg.epochs)
+
+
+def _per_epoch(fn):
+    """An ``on_fit_epoch_end`` callback calling ``fn(epoch, metrics)`` once per training epoch (Ultralytics
+    also runs it after the final validation of best.pt: that call is skipped)."""
+    seen = {"last": 0}
+
+    def on_fit_epoch_end(trainer) -> None:
+        epoch = trainer.epoch + 1
+        if epoch <= seen["last"] or epoch > trainer.epochs:
+            return
+        seen["last"] = epoch
+        fn(epoch, _epoch_metrics(trainer))
+
+    return on_fit_epoch_end
+
+
+def _epoch_metrics(trainer) -> dict:
+    """Ultralytics' per-epoch validation numbers under instseg's names (segm_mAP, bbox_mAP, ...)."""
+    m = getattr(trainer, "metrics", None) or {}
+    names = {"segm_mAP": "metrics/mAP50-95(M)", "segm_mAP50": "metrics/mAP50(M)",
+             "bbox_mAP": "metrics/mAP50-95(B)", "bbox_mAP50": "metrics/mAP50(B)"}
+    return {ours: float(m[theirs]) for ours, theirs in names.items() if theirs in m}
 
 
 RESUME_OVERRIDES = ("device", "workers", "batch")
@@ -324,8 +352,8 @@ class UltralyticsBackend:
     def available(self) -> str | None:
         return available()
 
-    def train(self, cfg: TrainConfig, run: RunDir, **kw) -> TrainResult:
-        return train(cfg, run, **kw)
+    def train(self, cfg: TrainConfig, run: RunDir, callbacks=None) -> TrainResult:
+        return train(cfg, run, callbacks)
 
     def resume_config(self, last: Path, epochs: int | None = None, force: bool = False):
         return resume_config(last, epochs)  # Ultralytics' resume checks its own dataset

@@ -67,8 +67,10 @@ def _targets_to(targets: list[dict], device) -> list[dict]:
 class Trainer:
     """One training run. ``Trainer(cfg, run).fit()``; ``run`` None = a new folder (or the resumed one)."""
 
-    def __init__(self, cfg: TrainConfig, run: RunDir | None = None):
+    def __init__(self, cfg: TrainConfig, run: RunDir | None = None, callbacks=None):
         from instseg.engine import setup as S
+
+        self.callbacks = list(callbacks or [])  # fn(epoch: int (1-based), metrics: dict), main rank, after val
 
         self.info = D.dist_env()
         self.device = D.select_device(cfg.device, self.info)
@@ -323,6 +325,8 @@ class Trainer:
                     self.best_fitness, self.best_epoch = fit, epoch
             self.log.log_epoch(row, epoch + 1)
             self._save(epoch, best=improved)
+            for fn in self.callbacks:  # row (results.csv columns) + the evaluator's bare names (segm_mAP, ...)
+                fn(epoch + 1, {**row, **metrics})
             if cfg.patience and metrics and epoch - self.best_epoch >= cfg.patience:
                 self.log.echo(f"early stop: no improvement of {cfg.best_metric} for {cfg.patience} epochs "
                               f"(best {self.best_fitness:.4f} at epoch {self.best_epoch + 1})")
@@ -392,9 +396,9 @@ def _json_safe(d: dict) -> dict:
     return {k: conv(v) for k, v in d.items()}
 
 
-def train(cfg: TrainConfig, run: RunDir | None = None) -> TrainResult:
-    """Train ``cfg`` (a new run, or ``cfg.resume``) and return what was written."""
-    return Trainer(cfg, run).fit()
+def train(cfg: TrainConfig, run: RunDir | None = None, callbacks=None) -> TrainResult:
+    """Train ``cfg`` (a new run, or ``cfg.resume``) and return what was written; ``callbacks``: see Trainer."""
+    return Trainer(cfg, run, callbacks).fit()
 
 
 __all__ = ["Trainer", "train"]
