@@ -299,6 +299,11 @@ def coerce(section: str | None, name: str, value: Any, shown: str | None = None)
     elif base == "float":
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 1e-05 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
     elif base == "str":
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
