@@ -170,13 +170,13 @@ def test_simplify_keeps_outputs(tmp_path):
 @pytest.mark.slow
 def test_evaluate_onnx_equals_pt(tmp_path, demo_data):
     """instseg's evaluator gives the .onnx the same COCO numbers as the .pt on the demo val split."""
-    from instseg.engine.predict import evaluate_weights
+    from instseg.api import evaluate_weights
     from instseg.engine.setup import load_records
 
     from instseg.data.demo import DEMO_NAMES
 
     pt, out, _ = _exported(tmp_path, "solov2", 160, names=DEMO_NAMES)
-    pt_metrics, _ = evaluate_weights(pt, demo_data, "val", PredictConfig(conf=0.001, device="cpu"))
+    pt_metrics = evaluate_weights(pt, demo_data, "val", PredictConfig(conf=0.001, device="cpu"))
     onnx_metrics = BACKEND.evaluate(out, load_records(demo_data, "val", log=lambda *a: None),
                                     PredictConfig(conf=0.001, device="cpu"), out=tmp_path / "val.json")
     ref = pt_metrics.to_dict()

@@ -262,4 +262,28 @@ def check_results(
                 api = coco_mask_api()
                 r["bbox"] = [float(v) for v in api.toBbox(_encoded(r["segmentation"]))]
         out.append(r)
+    _check_rle_areas(out, sizes, source)
     return out
+
+
+def _check_rle_areas(results: list[dict], sizes: dict, source) -> None:
+    """Runs that decode to a negative length wrap to a huge area in pycocotools' C code (unsigned counts) and
+    would be scored as garbage: one batched ``area`` call (chunks of 255: pycocotools 2.0.11 with numpy 2 fails
+    on longer lists) finds them without decoding any mask in Python."""
+    idx = [i for i, r in enumerate(results) if isinstance(r.get("segmentation"), dict)]
+    if not idx:
+        return
+    api = coco_mask_api()
+    for start in range(0, len(idx), 255):
+        chunk = idx[start:start + 255]
+        areas = api.area([_encoded_fast(results[i]["segmentation"]) for i in chunk])
+        for i, area in zip(chunk, areas):
+            h, w = sizes[results[i]["image_id"]]
+            if int(area) > h * w:
+                raise DatasetError(f"{source}: result {i}: segmentation is not a valid COCO RLE (its runs cover "
+                                   f"more than the {h}x{w} image); re-export the results")
+
+
+def _encoded_fast(seg: dict) -> dict:
+    counts = seg["counts"]
+    return {"size": seg["size"], "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
