@@ -283,7 +283,7 @@ def scan_split(
     images, others = split_files(spec, split)
     summary = SplitSummary(name=split, class_counts=[0] * spec.nc)
     anchor = _cache_anchor(spec, split)
-    cached, summary.cache_path = sc.read_cache(anchor, spec.nc) if use_cache else ({}, None)
+    cached, summary.cache_path = sc.read_cache(anchor, spec.nc, {str(i) for i in images}) if use_cache else ({}, None)
     entries: dict[str, dict] = {}
     records: list[ImageRecord] = []
     findings = [_f(Severity.INFO, "not-an-image", "not an image", p, "ignored") for p in others]

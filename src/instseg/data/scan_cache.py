@@ -59,8 +59,10 @@ def cache_candidates(preferred: Path) -> list[Path]:
     return [preferred, _fallback_dir() / name, Path(tempfile.gettempdir()) / "instseg-scan" / name]
 
 
-def read_cache(preferred: Path, nc: int) -> tuple[dict, Path | None]:
-    """``(entries {image path: entry}, the file read)``; ``({}, None)`` when there is no valid cache."""
+def read_cache(preferred: Path, nc: int, images: set[str] | None = None) -> tuple[dict, Path | None]:
+    """``(entries {image path: entry}, the file read)``; ``({}, None)`` when there is no valid cache. With
+    ``images``, a cache that holds none of them (one a copy of the dataset brought from another path, say)
+    is passed over for the next candidate."""
     key = cache_key(nc)
     for path in cache_candidates(preferred):
         try:
@@ -68,6 +70,8 @@ def read_cache(preferred: Path, nc: int) -> tuple[dict, Path | None]:
         except (OSError, ValueError):
             continue
         if isinstance(data, dict) and data.get("key") == key and isinstance(data.get("entries"), dict):
+            if images and not any(k in data["entries"] for k in images):
+                continue
             return data["entries"], path
     return {}, None
 
@@ -100,7 +104,7 @@ def write_cache(preferred: Path, nc: int, entries: dict) -> Path | None:
 def decode_entry(image: Path, entry: object, stamp: list) -> tuple[ImageRecord | None, list[Finding]] | None:
     """``(record, findings)`` of a cache entry whose stamp is ``stamp``; None when the entry is absent,
     stale or damaged in any way (a hand-edited or foreign cache file is rescanned, never a crash)."""
-    if not isinstance(entry, dict) or entry.get("stamp") != stamp:
+    if not isinstance(entry, dict) or entry.get("stamp") != _as_lists(stamp):
         return None
     try:
         record = None if entry["record"] is None else record_from_json(image, entry["record"])
@@ -108,6 +112,13 @@ def decode_entry(image: Path, entry: object, stamp: list) -> tuple[ImageRecord |
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
         return None
     return record, found
+
+
+def _as_lists(value):
+    """``value`` as JSON gives it back (tuples become lists), so a stamp compares equal to its cached copy."""
+    if isinstance(value, (list, tuple)):
+        return [_as_lists(v) for v in value]
+    return value
 
 
 # ----------------------------------------------------------------------------------------- (de)serialization
