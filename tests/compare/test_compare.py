@@ -90,6 +90,22 @@ def test_gt_hash_ignores_layout_not_content(demo):
     assert gt_sha256(changed) != gt_sha256(gt)
 
 
+def test_every_trainer_records_the_hash_compare_checks(demo):
+    """The GT the engine's trainer and the Ultralytics backend score on hashes like compare's own."""
+    from instseg.backends.ultralytics import check_dataset
+    from instseg.compare.runs import ground_truth
+    from instseg.data.coco import records_to_coco
+    from instseg.engine import validate
+    from instseg.engine.setup import dataset_names, load_records
+    from instseg.evaluation.gt_hash import gt_sha256
+
+    expected = ground_truth(demo).sha256
+    engine_gt, _ = validate.ground_truth(load_records(demo, "val", log=lambda *a: None), dataset_names(demo))
+    assert gt_sha256(engine_gt) == expected
+    yolo = check_dataset(demo)
+    assert gt_sha256(records_to_coco(yolo["val"], yolo["names"], list(range(1, len(yolo["names"]) + 1)))) == expected
+
+
 def test_a_failing_entry_does_not_stop_the_others(tmp_path, demo, monkeypatch):
     from instseg import api
 
@@ -127,6 +143,7 @@ def test_compare_two_tiny_architectures_end_to_end(tmp_path, demo, monkeypatch, 
     for run in saved["runs"]:
         metrics = json.loads((out / run["run_dir"] / "metrics.json").read_text())
         assert run["metrics"]["segm"]["mAP"] == pytest.approx(metrics["segm_mAP"] or 0.0, abs=1e-9)
+        assert metrics["gt_sha256"] == saved["protocol"]["gt_sha256"]  # recorded by the trainer itself
         lo, hi = run["ci"]["segm_mAP"]
         assert lo <= hi and 0.0 <= lo <= 1.0
         assert run["params"] > 1e5 and run["latency_ms"] > 0 and run["peak_rss_mb"] > 50

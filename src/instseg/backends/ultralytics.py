@@ -388,7 +388,9 @@ def evaluate_split(weights: Path, records: list, names: list[str], cfg: PredictC
     results = predictions_to_coco_results(preds, category_ids)
     out_json.parent.mkdir(parents=True, exist_ok=True)
     write_results_json(out_json, results)
-    return evaluate(gt, results).to_dict(json_safe=True)
+    from instseg.evaluation.gt_hash import add_gt_sha256
+
+    return add_gt_sha256(evaluate(gt, results).to_dict(json_safe=True), gt)
 
 
 def predict(weights: Path, images: Sequence[Path], cfg: PredictConfig) -> list[ImagePrediction]:

@@ -299,7 +299,11 @@ class Trainer:
             model = copy.deepcopy(self.eval_model())
             model.load_state_dict(model_state(load_checkpoint(source, map_location=str(self.device))))
             metrics, results = self._validate(model)
-        write_json_atomic(self.run.metrics_json, {**_json_safe(metrics), "weights": str(source)})
+        from instseg.engine.validate import ground_truth
+        from instseg.evaluation.gt_hash import add_gt_sha256
+
+        gt, _ = ground_truth(self.val_records, self.names)  # the GT validate() scored on, for compare's check
+        write_json_atomic(self.run.metrics_json, add_gt_sha256({**_json_safe(metrics), "weights": str(source)}, gt))
         write_results_json(self.run.val_predictions, results)
         self.log.echo(f"{source.name}: segm mAP50-95 {metrics.get('segm_mAP', float('nan')):.4f}  "
                       f"mAP50 {metrics.get('segm_mAP50', float('nan')):.4f}  box mAP {metrics.get('bbox_mAP', float('nan')):.4f}"
