@@ -431,6 +431,8 @@ def compare_cmd(
     data: Optional[Path] = typer.Option(None, "--data", help="Train mode: the dataset's data.yaml."),
     arch: Optional[list[str]] = typer.Option(None, "--arch", "-a", help="Train mode: ARCH:SIZE (repeat), e.g. -a yolo11-seg:n."),
     epochs: int = typer.Option(100, "--epochs", help="Epochs for every entry."),
+    hours: Optional[float] = typer.Option(None, "--time", help="Wall-time budget per entry in hours (overrides "
+                                          "--epochs: each trainer re-plans its epochs to finish its schedule in it)."),
     imgsz: int = typer.Option(640, "--imgsz", help="Image size for every entry (and for timing)."),
     batch: Optional[int] = typer.Option(None, "--batch", help="Batch size for every entry (default: each size's)."),
     schedule: str = typer.Option("ultralytics", "--schedule", help="Schedule recipe for every entry."),
@@ -462,10 +464,10 @@ def compare_cmd(
         if data is None or not arch:
             raise typer.BadParameter("give --data and at least one -a ARCH:SIZE (or existing run folders)",
                                      param_hint="'--data' / '-a'")
-        p = Protocol(data=data, epochs=epochs, imgsz=imgsz, batch=batch, schedule=schedule, augment=augment,
+        p = Protocol(data=data, epochs=epochs, time=hours, imgsz=imgsz, batch=batch, schedule=schedule, augment=augment,
                      device=device, seeds=list(seeds or [0]), workers=workers)
         entries = train_entries(list(arch), p, out, progress=typer.echo)
-        proto = {"mode": "train", "imgsz": imgsz, "epochs": epochs, "batch": batch, "schedule": schedule,
+        proto = {"mode": "train", "imgsz": imgsz, "epochs": epochs, "time": hours, "batch": batch, "schedule": schedule,
                  "augment": augment, "seeds": p.seeds, "entries": list(arch), "split": "val"}
     doc = compare(entries, out, protocol=proto, device=device, samples=max(samples, 1), seed=bootstrap_seed,
                   latency_iters=latency_iters, latency_warmup=latency_warmup, progress=typer.echo)

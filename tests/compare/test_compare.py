@@ -106,6 +106,22 @@ def test_every_trainer_records_the_hash_compare_checks(demo):
     assert gt_sha256(records_to_coco(yolo["val"], yolo["names"], list(range(1, len(yolo["names"]) + 1)))) == expected
 
 
+def test_time_budget_is_part_of_the_protocol(tmp_path, demo, monkeypatch):
+    from instseg import api
+    from instseg.compare.runner import _train_config
+    from instseg.config import save_yaml
+
+    p = Protocol(data=demo, epochs=1, imgsz=64, time=0.01)
+    assert _train_config("solov2", "nano", 0, p, tmp_path, "solov2-nano").time == 0.01
+    root = tmp_path / "out" / "solov2-nano"
+    root.mkdir(parents=True)
+    save_yaml(_train_config("solov2", "nano", 0, p, tmp_path / "out", "solov2-nano"), root / "config.yaml")
+    monkeypatch.setattr(api, "train", lambda *a, **k: pytest.fail("trained under another protocol"))
+    untimed = train_entries(["solov2:nano"], Protocol(data=demo, epochs=1, imgsz=64), tmp_path / "out",
+                            progress=lambda *a: None)
+    assert "another protocol" in untimed[0].error and "time 0.01 vs None h" in untimed[0].error
+
+
 def test_a_failing_entry_does_not_stop_the_others(tmp_path, demo, monkeypatch):
     from instseg import api
 

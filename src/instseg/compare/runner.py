@@ -26,6 +26,7 @@ class Protocol:
 
     data: Path
     epochs: int = 100
+    time: float | None = None  # hours per entry (overrides epochs: each trainer re-plans its epochs to fit)
     imgsz: int | None = None
     batch: int | None = None
     schedule: str = "ultralytics"
@@ -57,8 +58,8 @@ def parse_spec(spec: str) -> tuple[str, str]:
 def _train_config(arch: str, size: str, seed: int, p: Protocol, out: Path, name: str):
     from instseg.config import AugmentConfig, ScheduleConfig, TrainConfig
 
-    return TrainConfig(data=Path(p.data), architecture=arch, model=size, epochs=p.epochs, imgsz=p.imgsz,
-                       batch=p.batch, device=p.device, seed=seed, workers=p.workers, project=out, name=name,
+    return TrainConfig(data=Path(p.data), architecture=arch, model=size, epochs=p.epochs, time=p.time,
+                       imgsz=p.imgsz, batch=p.batch, device=p.device, seed=seed, workers=p.workers, project=out, name=name,
                        exist_ok=True, quiet=True, val_conf=0.001, max_det=100,
                        schedule=ScheduleConfig(recipe=p.schedule), augment=AugmentConfig(recipe=p.augment))
 
@@ -69,6 +70,8 @@ _HELD_EQUAL = ("architecture", "model", "epochs", "imgsz", "seed", "batch", "val
 def _differences(old, new) -> list[str]:
     diffs = [f"{k} {getattr(old, k)} vs {getattr(new, k)}" for k in _HELD_EQUAL
              if getattr(new, k) is not None and getattr(old, k) != getattr(new, k)]
+    if old.time != new.time:
+        diffs.append(f"time {old.time} vs {new.time} h")
     if Path(old.data).resolve() != Path(new.data).resolve():
         diffs.append(f"data {old.data} vs {new.data}")
     if old.schedule.recipe != new.schedule.recipe or old.augment.recipe != new.augment.recipe:
@@ -124,7 +127,8 @@ def train_entries(specs: list[str], p: Protocol, out: Path, progress=print) -> l
     for arch, size in parsed:
         for seed in p.seeds:
             name = f"{arch}-{size}" + (f"-s{seed}" if len(p.seeds) > 1 else "")
-            progress(f"[compare] {name}: training ({p.epochs} epochs, imgsz {p.imgsz}) in {out / name}")
+            budget = f"{p.time:g} h" if p.time else f"{p.epochs} epochs"
+            progress(f"[compare] {name}: training ({budget}, imgsz {p.imgsz}) in {out / name}")
             entry = train_entry(arch, size, seed, p, out, name)
             progress(f"[compare] {name}: " + ("done" if entry.ok and not entry.resumed else
                                               "finished earlier, not retrained" if entry.ok else entry.error))

@@ -41,6 +41,18 @@ class Entry:
         return None
 
     @property
+    def epochs_done(self) -> int | None:
+        """Epochs trained: metrics.json's ``epochs`` (Ultralytics backend), else the rows of results.csv."""
+        if self.metrics_json.get("epochs") is not None:
+            return int(self.metrics_json["epochs"])
+        csv_path = None if self.root is None else self.root / "results.csv"
+        if csv_path is None or not csv_path.is_file():
+            return None
+        from instseg.engine.logger import read_results
+
+        return len(read_results(csv_path))
+
+    @property
     def train_s(self) -> float | None:
         timing = self.metrics_json.get("timing") or {}
         if timing.get("train_s") is not None:
