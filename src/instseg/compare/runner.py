@@ -194,7 +194,8 @@ def compare(entries: list[Entry], out: Path, *, protocol: dict, device: str = ""
                 "evaluator": "faster-coco-eval", "conf": 0.001, "max_det": 100,
                 "latency": {"device": device or "auto", "batch": 1, "warmup": latency_warmup,
                             "iters": latency_iters, "imgsz": protocol.get("imgsz")},
-                "bootstrap": {"samples": samples, "seed": seed, "level": level, "over": "val images"}}
+                "bootstrap": {"samples": samples, "seed": seed, "level": level, "over": "val images",
+                              "weights": "bayesian (n * Dirichlet(1..1))", "interval": "percentile"}}
     doc = build_document(entries, scores, extras, gt.names, protocol, out)
     doc["created"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     write_outputs(doc, out)
