@@ -160,3 +160,27 @@ def test_a_category_in_one_image_stays_in_every_resample():
     assert not np.isnan(bayes["per_class"]).any()
     lo, hi = interval(bayes["mAP"])
     assert lo <= full["mAP"][0] <= hi
+
+
+def test_precision_curves_equal_cocoeval():
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    gt, results = make_case(seed=4)
+    ev = per_image_eval(gt, results, "segm")
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO()
+        coco_gt.dataset = gt
+        coco_gt.createIndex()
+        ref = COCOeval(coco_gt, coco_gt.loadRes(results), "segm")
+        ref.evaluate()
+        ref.accumulate()
+    from instseg.compare.bootstrap import precision_curves
+
+    for k, cat in enumerate(ev.cats):
+        want = ref.eval["precision"][:, :, k, 0, 2]  # [T, R], area 'all', 100 detections
+        got = precision_curves(cat)
+        if (want < 0).all():
+            assert np.isnan(got).all()
+        else:
+            assert np.allclose(got, want, atol=1e-12)
