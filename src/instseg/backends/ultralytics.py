@@ -257,7 +257,9 @@ def train(cfg: TrainConfig, run: RunDir) -> TrainResult:
     from instseg.engine.loggers import scoped_setting
 
     try:
-        with scoped_setting(SETTINGS, "tensorboard", "tensorboard" in cfg.loggers):  # this run only, not saved
+        # this run only, not saved; MLflow and W&B get results.csv replayed by instseg (no ./mlruns from here)
+        with scoped_setting(SETTINGS, "tensorboard", "tensorboard" in cfg.loggers), \
+                scoped_setting(SETTINGS, "mlflow", False), scoped_setting(SETTINGS, "wandb", False):
             model.train(trainer=make_trainer_class(FITNESS_KEYS[cfg.best_metric]), **args)
     except (FileNotFoundError, RuntimeError, ValueError, AssertionError, SyntaxError) as e:
         log.debug("Ultralytics training failed", exc_info=True)
