@@ -445,6 +445,13 @@ def compare_cmd(
     bootstrap_seed: int = typer.Option(0, "--bootstrap-seed", help="Seed of the resamples."),
     latency_iters: int = typer.Option(20, "--latency-iters", help="Val images timed per entry (0 = no timing)."),
     latency_warmup: int = typer.Option(3, "--latency-warmup", help="Warm-up images before timing."),
+    no_report: bool = typer.Option(False, "--no-report", help="Do not write the comparison's HTML report."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Train each entry as a Ray task on this "
+                                              "cluster (e.g. 10.0.0.5:6379, or auto); --out must be shared storage."),
+    gpus_per_run: Optional[float] = typer.Option(None, "--gpus-per-run", help="With --ray-address: GPUs per "
+                                                 "training task (default: the devices in --device; cpu = 0)."),
+    cpus_per_run: Optional[float] = typer.Option(None, "--cpus-per-run", help="With --ray-address: CPUs per "
+                                                 "training task (default: --workers + 1)."),
 ) -> None:
     """Train several architectures under one protocol, or collect finished runs, and score them with one
     evaluator on one ground truth: `instseg compare --data data.yaml -a yolo11-seg:n -a rtmdet-ins:tiny --epochs 50`
@@ -452,8 +459,9 @@ def compare_cmd(
     from instseg.compare.report import render_table
     from instseg.compare.runner import Protocol, collect_entries, compare, train_entries
 
-    if run_dirs and (arch or data):
-        raise typer.BadParameter("give run folders, or --data with -a entries, not both", param_hint="RUN_DIRS")
+    if run_dirs and (arch or data or ray_address):
+        raise typer.BadParameter("give run folders, or --data with -a entries (and --ray-address), not both",
+                                 param_hint="RUN_DIRS")
     if run_dirs:
         entries = collect_entries(list(run_dirs))
         cfg = entries[0].cfg
@@ -466,13 +474,22 @@ def compare_cmd(
                                      param_hint="'--data' / '-a'")
         p = Protocol(data=data, epochs=epochs, time=hours, imgsz=imgsz, batch=batch, schedule=schedule, augment=augment,
                      device=device, seeds=list(seeds or [0]), workers=workers)
-        entries = train_entries(list(arch), p, out, progress=typer.echo)
+        entries = train_entries(list(arch), p, out, progress=typer.echo, ray_address=ray_address,
+                                gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run)
         proto = {"mode": "train", "imgsz": imgsz, "epochs": epochs, "time": hours, "batch": batch, "schedule": schedule,
-                 "augment": augment, "seeds": p.seeds, "entries": list(arch), "split": "val"}
+                 "augment": augment, "seeds": p.seeds, "entries": list(arch), "split": "val",
+                 "ray_address": ray_address}
     doc = compare(entries, out, protocol=proto, device=device, samples=max(samples, 1), seed=bootstrap_seed,
                   latency_iters=latency_iters, latency_warmup=latency_warmup, progress=typer.echo)
     typer.echo(render_table(doc))
     typer.echo(f"wrote {out / 'compare.json'} and {out / 'compare.csv'}")
+    if not no_report:
+        try:
+            from instseg.report import build_report
+
+            typer.echo(f"report: {build_report(out)}")
+        except Exception as e:  # the comparison is written; a failed page must not hide it
+            typer.echo(f"the report failed ({type(e).__name__}: {e}); retry with `instseg report {out}`", err=True)
     if doc.get("failed"):
         raise typer.Exit(1)
 # --------------------------------------------------------------------------------- end compare (issue 11)

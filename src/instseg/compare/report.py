@@ -37,7 +37,7 @@ def build_document(entries, scores: dict, extras: dict, names: list[str], protoc
         lat = x.get("latency")
         run = {
             "name": e.name, "architecture": e.architecture, "size": e.size, "seed": e.seed,
-            "run_dir": _rel(e.root, out), "resumed": e.resumed,
+            "run_dir": _rel(e.root, out), "resumed": e.resumed, "trained_on": e.trained_on,
             "params": x.get("params"),
             "latency_ms": None if lat is None else lat.ms_median,
             "latency": None if lat is None else {"median_ms": lat.ms_median, "p90_ms": lat.ms_p90,

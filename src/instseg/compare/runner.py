@@ -118,21 +118,28 @@ def train_entry(arch: str, size: str, seed: int, p: Protocol, out: Path, name: s
                      error=f"{type(e).__name__}: {msg}"[:300], cfg=cfg)
 
 
-def train_entries(specs: list[str], p: Protocol, out: Path, progress=print) -> list[Entry]:
-    """Every ``-a`` spec (checked first, so a typo trains nothing) for every seed, one after another."""
+def train_entries(specs: list[str], p: Protocol, out: Path, progress=print, *, ray_address: str | None = None,
+                  gpus_per_run: float | None = None, cpus_per_run: float | None = None) -> list[Entry]:
+    """Every ``-a`` spec (checked first, so a typo trains nothing) for every seed: one after another here,
+    or with ``ray_address`` as Ray tasks on that cluster (:mod:`instseg.compare.ray_runner`)."""
     parsed = [parse_spec(s) for s in specs]
     if len(set(parsed)) != len(parsed):
         raise CompareError(f"-a lists an entry twice: {specs}")
+    jobs = [(arch, size, seed, f"{arch}-{size}" + (f"-s{seed}" if len(p.seeds) > 1 else ""))
+            for arch, size in parsed for seed in p.seeds]
+    if ray_address:
+        from instseg.compare.ray_runner import train_entries_ray
+
+        return train_entries_ray(jobs, p, out, ray_address, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run,
+                                 progress=progress)
     entries = []
-    for arch, size in parsed:
-        for seed in p.seeds:
-            name = f"{arch}-{size}" + (f"-s{seed}" if len(p.seeds) > 1 else "")
-            budget = f"{p.time:g} h" if p.time else f"{p.epochs} epochs"
-            progress(f"[compare] {name}: training ({budget}, imgsz {p.imgsz}) in {out / name}")
-            entry = train_entry(arch, size, seed, p, out, name)
-            progress(f"[compare] {name}: " + ("done" if entry.ok and not entry.resumed else
-                                              "finished earlier, not retrained" if entry.ok else entry.error))
-            entries.append(entry)
+    for arch, size, seed, name in jobs:
+        budget = f"{p.time:g} h" if p.time else f"{p.epochs} epochs"
+        progress(f"[compare] {name}: training ({budget}, imgsz {p.imgsz}) in {out / name}")
+        entry = train_entry(arch, size, seed, p, out, name)
+        progress(f"[compare] {name}: " + ("done" if entry.ok and not entry.resumed else
+                                          "finished earlier, not retrained" if entry.ok else entry.error))
+        entries.append(entry)
     return entries
 
 

@@ -28,6 +28,7 @@ class Entry:
     metrics_json: dict = field(default_factory=dict)
     error: str | None = None  # why the entry failed (training or scoring); None = ok
     resumed: bool = False  # finished earlier: not retrained
+    trained_on: str | None = None  # where a Ray task trained it ("ray:<host>:pid<N>"); None = here
 
     @property
     def ok(self) -> bool:
