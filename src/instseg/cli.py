@@ -582,6 +582,8 @@ def compare_cmd(
     data: Optional[Path] = typer.Option(None, "--data", help="Train mode: the dataset's data.yaml."),
     arch: Optional[list[str]] = typer.Option(None, "--arch", "-a", help="Train mode: ARCH:SIZE (repeat), e.g. -a yolo11-seg:n."),
     epochs: int = typer.Option(100, "--epochs", help="Epochs for every entry."),
+    hours: Optional[float] = typer.Option(None, "--time", help="Wall-time budget per entry in hours (overrides "
+                                          "--epochs: each trainer re-plans its epochs to finish its schedule in it)."),
     imgsz: int = typer.Option(640, "--imgsz", help="Image size for every entry (and for timing)."),
     batch: Optional[int] = typer.Option(None, "--batch", help="Batch size for every entry (default: each size's)."),
     schedule: str = typer.Option("ultralytics", "--schedule", help="Schedule recipe for every entry."),
@@ -594,6 +596,13 @@ def compare_cmd(
     bootstrap_seed: int = typer.Option(0, "--bootstrap-seed", help="Seed of the resamples."),
     latency_iters: int = typer.Option(20, "--latency-iters", help="Val images timed per entry (0 = no timing)."),
     latency_warmup: int = typer.Option(3, "--latency-warmup", help="Warm-up images before timing."),
+    no_report: bool = typer.Option(False, "--no-report", help="Do not write the comparison's HTML report."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Train each entry as a Ray task on this "
+                                              "cluster (e.g. 10.0.0.5:6379, or auto); --out must be shared storage."),
+    gpus_per_run: Optional[float] = typer.Option(None, "--gpus-per-run", help="With --ray-address: GPUs per "
+                                                 "training task (default: the devices in --device; cpu = 0)."),
+    cpus_per_run: Optional[float] = typer.Option(None, "--cpus-per-run", help="With --ray-address: CPUs per "
+                                                 "training task (default: --workers + 1)."),
 ) -> None:
     """Train several architectures under one protocol, or collect finished runs, and score them with one
     evaluator on one ground truth: `instseg compare --data data.yaml -a yolo11-seg:n -a rtmdet-ins:tiny --epochs 50`
@@ -601,8 +610,9 @@ def compare_cmd(
     from instseg.compare.report import render_table
     from instseg.compare.runner import Protocol, collect_entries, compare, train_entries
 
-    if run_dirs and (arch or data):
-        raise typer.BadParameter("give run folders, or --data with -a entries, not both", param_hint="RUN_DIRS")
+    if run_dirs and (arch or data or ray_address):
+        raise typer.BadParameter("give run folders, or --data with -a entries (and --ray-address), not both",
+                                 param_hint="RUN_DIRS")
     if run_dirs:
         entries = collect_entries(list(run_dirs))
         cfg = entries[0].cfg
@@ -613,15 +623,24 @@ def compare_cmd(
         if data is None or not arch:
             raise typer.BadParameter("give --data and at least one -a ARCH:SIZE (or existing run folders)",
                                      param_hint="'--data' / '-a'")
-        p = Protocol(data=data, epochs=epochs, imgsz=imgsz, batch=batch, schedule=schedule, augment=augment,
+        p = Protocol(data=data, epochs=epochs, time=hours, imgsz=imgsz, batch=batch, schedule=schedule, augment=augment,
                      device=device, seeds=list(seeds or [0]), workers=workers)
-        entries = train_entries(list(arch), p, out, progress=typer.echo)
-        proto = {"mode": "train", "imgsz": imgsz, "epochs": epochs, "batch": batch, "schedule": schedule,
-                 "augment": augment, "seeds": p.seeds, "entries": list(arch), "split": "val"}
+        entries = train_entries(list(arch), p, out, progress=typer.echo, ray_address=ray_address,
+                                gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run)
+        proto = {"mode": "train", "imgsz": imgsz, "epochs": epochs, "time": hours, "batch": batch, "schedule": schedule,
+                 "augment": augment, "seeds": p.seeds, "entries": list(arch), "split": "val",
+                 "ray_address": ray_address}
     doc = compare(entries, out, protocol=proto, device=device, samples=max(samples, 1), seed=bootstrap_seed,
                   latency_iters=latency_iters, latency_warmup=latency_warmup, progress=typer.echo)
     typer.echo(render_table(doc))
     typer.echo(f"wrote {out / 'compare.json'} and {out / 'compare.csv'}")
+    if not no_report:
+        try:
+            from instseg.report import build_report
+
+            typer.echo(f"report: {build_report(out)}")
+        except Exception as e:  # the comparison is written; a failed page must not hide it
+            typer.echo(f"the report failed ({type(e).__name__}: {e}); retry with `instseg report {out}`", err=True)
     if doc.get("failed"):
         raise typer.Exit(1)
 # --------------------------------------------------------------------------------- end compare (issue 11)

@@ -148,6 +148,9 @@ class TrainConfig:
     """The size, e.g. 'nano', 'tiny', 'n', 'r50-fpn'; None = the architecture's default size."""
     epochs: int = 100
     """Number of training epochs."""
+    time: float | None = None
+    """Wall-time budget in hours (overrides epochs, as Ultralytics' ``time``): after each epoch the epoch
+    count is re-planned from the mean epoch time so the schedule ends within the budget; None = off."""
     batch: int | None = None
     """Images per batch (per GPU); None = the size's default."""
     imgsz: int | None = None
@@ -205,6 +208,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.epochs < 1:
             raise ConfigError(f"epochs={self.epochs} must be >= 1")
+        if self.time is not None and not self.time > 0:
+            raise ConfigError(f"time={self.time} must be > 0 hours (or unset)")
         if self.batch is not None and self.batch < 1:
             raise ConfigError(f"batch={self.batch} must be >= 1")
         if self.imgsz is not None and (self.imgsz < 32 or self.imgsz % 32):

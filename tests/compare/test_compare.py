@@ -90,6 +90,38 @@ def test_gt_hash_ignores_layout_not_content(demo):
     assert gt_sha256(changed) != gt_sha256(gt)
 
 
+def test_every_trainer_records_the_hash_compare_checks(demo):
+    """The GT the engine's trainer and the Ultralytics backend score on hashes like compare's own."""
+    from instseg.backends.ultralytics import check_dataset
+    from instseg.compare.runs import ground_truth
+    from instseg.data.coco import records_to_coco
+    from instseg.engine import validate
+    from instseg.engine.setup import dataset_names, load_records
+    from instseg.evaluation.gt_hash import gt_sha256
+
+    expected = ground_truth(demo).sha256
+    engine_gt, _ = validate.ground_truth(load_records(demo, "val", log=lambda *a: None), dataset_names(demo))
+    assert gt_sha256(engine_gt) == expected
+    yolo = check_dataset(demo)
+    assert gt_sha256(records_to_coco(yolo["val"], yolo["names"], list(range(1, len(yolo["names"]) + 1)))) == expected
+
+
+def test_time_budget_is_part_of_the_protocol(tmp_path, demo, monkeypatch):
+    from instseg import api
+    from instseg.compare.runner import _train_config
+    from instseg.config import save_yaml
+
+    p = Protocol(data=demo, epochs=1, imgsz=64, time=0.01)
+    assert _train_config("solov2", "nano", 0, p, tmp_path, "solov2-nano").time == 0.01
+    root = tmp_path / "out" / "solov2-nano"
+    root.mkdir(parents=True)
+    save_yaml(_train_config("solov2", "nano", 0, p, tmp_path / "out", "solov2-nano"), root / "config.yaml")
+    monkeypatch.setattr(api, "train", lambda *a, **k: pytest.fail("trained under another protocol"))
+    untimed = train_entries(["solov2:nano"], Protocol(data=demo, epochs=1, imgsz=64), tmp_path / "out",
+                            progress=lambda *a: None)
+    assert "another protocol" in untimed[0].error and "time 0.01 vs None h" in untimed[0].error
+
+
 def test_a_failing_entry_does_not_stop_the_others(tmp_path, demo, monkeypatch):
     from instseg import api
 
@@ -127,6 +159,7 @@ def test_compare_two_tiny_architectures_end_to_end(tmp_path, demo, monkeypatch, 
     for run in saved["runs"]:
         metrics = json.loads((out / run["run_dir"] / "metrics.json").read_text())
         assert run["metrics"]["segm"]["mAP"] == pytest.approx(metrics["segm_mAP"] or 0.0, abs=1e-9)
+        assert metrics["gt_sha256"] == saved["protocol"]["gt_sha256"]  # recorded by the trainer itself
         lo, hi = run["ci"]["segm_mAP"]
         assert lo <= hi and 0.0 <= lo <= 1.0
         assert run["params"] > 1e5 and run["latency_ms"] > 0 and run["peak_rss_mb"] > 50

@@ -262,7 +262,9 @@ def train(cfg: TrainConfig, run: RunDir, callbacks=None) -> TrainResult:
         model.add_callback("on_fit_epoch_end", _per_epoch(fn))
 
     try:
-        with scoped_setting(SETTINGS, "tensorboard", "tensorboard" in cfg.loggers):  # this run only, not saved
+        # this run only, not saved; MLflow and W&B get results.csv replayed by instseg (no ./mlruns from here)
+        with scoped_setting(SETTINGS, "tensorboard", "tensorboard" in cfg.loggers), \
+                scoped_setting(SETTINGS, "mlflow", False), scoped_setting(SETTINGS, "wandb", False):
             model.train(trainer=make_trainer_class(FITNESS_KEYS[cfg.best_metric]), **args)
     except (FileNotFoundError, RuntimeError, ValueError, AssertionError, SyntaxError) as e:
         log.debug("Ultralytics training failed", exc_info=True)
@@ -416,7 +418,9 @@ def evaluate_split(weights: Path, records: list, names: list[str], cfg: PredictC
     results = predictions_to_coco_results(preds, category_ids)
     out_json.parent.mkdir(parents=True, exist_ok=True)
     write_results_json(out_json, results)
-    return evaluate(gt, results).to_dict(json_safe=True)
+    from instseg.evaluation.gt_hash import add_gt_sha256
+
+    return add_gt_sha256(evaluate(gt, results).to_dict(json_safe=True), gt)
 
 
 def predict(weights: Path, images: Sequence[Path], cfg: PredictConfig) -> list[ImagePrediction]:

@@ -135,6 +135,7 @@ def resolve_ultralytics_args(cfg: TrainConfig, run_root: Path | None = None,
     args: dict = {
         "data": str(data_yaml or cfg.data) if (data_yaml or cfg.data) else None,
         "epochs": cfg.epochs,
+        "time": cfg.time,  # hours; Ultralytics re-plans its epochs from the measured epoch time
         "batch": cfg.batch or spec.default_batch,
         "imgsz": cfg.imgsz or spec.default_imgsz,
         "device": cfg.device or None,

@@ -37,7 +37,7 @@ def build_document(entries, scores: dict, extras: dict, names: list[str], protoc
         lat = x.get("latency")
         run = {
             "name": e.name, "architecture": e.architecture, "size": e.size, "seed": e.seed,
-            "run_dir": _rel(e.root, out), "resumed": e.resumed,
+            "run_dir": _rel(e.root, out), "resumed": e.resumed, "trained_on": e.trained_on,
             "params": x.get("params"),
             "latency_ms": None if lat is None else lat.ms_median,
             "latency": None if lat is None else {"median_ms": lat.ms_median, "p90_ms": lat.ms_p90,
@@ -45,7 +45,7 @@ def build_document(entries, scores: dict, extras: dict, names: list[str], protoc
             "peak_rss_mb": None if lat is None else lat.peak_rss_mb,
             "peak_cuda_mb": None if lat is None else lat.peak_cuda_mb,
             "train_s": e.train_s,
-            "epochs_done": e.metrics_json.get("epochs") or e.metrics_json.get("epoch"),
+            "epochs_done": e.epochs_done,
             "metrics": {k: {key: m.get(f"{k}_{key}") for key in (*KEYS, "mAPs", "mAPm", "mAPl")} for k in KINDS},
             "ci": dict(s.ci),
             "per_class_ap": {k: m.get(f"{k}_per_class", {}) for k in KINDS},
@@ -72,7 +72,7 @@ def build_document(entries, scores: dict, extras: dict, names: list[str], protoc
 CSV_COLUMNS = ("name", "architecture", "size", "seed", "status", "segm_mAP", "segm_mAP_lo", "segm_mAP_hi",
                "segm_mAP50", "segm_mAP75", "segm_mAPs", "segm_mAPm", "segm_mAPl", "bbox_mAP", "bbox_mAP_lo",
                "bbox_mAP_hi", "bbox_mAP50", "ultralytics_mask_mAP50-95", "params_m", "latency_ms",
-               "latency_p90_ms", "peak_rss_mb", "train_s", "error")
+               "latency_p90_ms", "peak_rss_mb", "epochs_done", "train_s", "error")
 
 
 def _csv_rows(doc: dict) -> list[dict]:
@@ -81,6 +81,7 @@ def _csv_rows(doc: dict) -> list[dict]:
         row = {"name": r["name"], "architecture": r["architecture"], "size": r["size"], "seed": r.get("seed"),
                "status": "ok", "params_m": None if r.get("params") is None else r["params"] / 1e6,
                "latency_ms": r.get("latency_ms"), "peak_rss_mb": r.get("peak_rss_mb"), "train_s": r.get("train_s"),
+               "epochs_done": r.get("epochs_done"),
                "latency_p90_ms": (r.get("latency") or {}).get("p90_ms"),
                "ultralytics_mask_mAP50-95": (r.get("ultralytics_metrics") or {}).get("mask_mAP50-95")}
         for k in KINDS:
@@ -145,7 +146,7 @@ def render_table(doc: dict, width: int = 160) -> str:
     t = Table(title=f"instseg compare: {doc['protocol'].get('data')} ({doc['protocol'].get('split')}, "
                     f"{len(doc['runs'][0]['per_class_ap']['segm']) if doc['runs'] else 0} classes)")
     for col in ("run", "mask mAP", f"{int(level * 100)}% CI", "mAP50", "mAP75", "APs/APm/APl", "box mAP",
-                "Ultralytics mask mAP", "params M", "ms/img", "RSS MB", "train s"):
+                "Ultralytics mask mAP", "params M", "ms/img", "RSS MB", "epochs", "train s"):
         t.add_column(col, justify="left" if col == "run" else "right")
     for i, r in enumerate(runs):
         s, b = r["metrics"]["segm"], r["metrics"]["bbox"]
@@ -161,9 +162,10 @@ def render_table(doc: dict, width: int = 160) -> str:
                   "-" if r.get("params") is None else f"{r['params'] / 1e6:.2f}",
                   "-" if r.get("latency_ms") is None else f"{r['latency_ms']:.1f}",
                   "-" if r.get("peak_rss_mb") is None else f"{r['peak_rss_mb']:.0f}",
+                  "-" if r.get("epochs_done") is None else str(r["epochs_done"]),
                   "-" if r.get("train_s") is None else f"{r['train_s']:.0f}")
     for f in doc.get("failed", []):
-        t.add_row(f["name"], "FAILED", f["error"][:60], *([""] * 9))
+        t.add_row(f["name"], "FAILED", f["error"][:60], *([""] * 10))
     console = Console(file=io.StringIO(), width=width, force_terminal=False, color_system=None)
     console.print(t)
     console.print(f"* = mask mAP above the next row's with paired-bootstrap P > {1 - (1 - level) / 2:.3f} "
@@ -188,7 +190,7 @@ def render_table(doc: dict, width: int = 160) -> str:
     for f in doc.get("failed", []):
         console.print(f"FAILED {f['name']}: {f['error']}")
     proto = doc["protocol"]
-    console.print("protocol: " + ", ".join(f"{k}={proto[k]}" for k in ("epochs", "imgsz", "schedule", "augment",
+    console.print("protocol: " + ", ".join(f"{k}={proto[k]}" for k in ("epochs", "time", "imgsz", "schedule", "augment",
                                                                         "gt_sha256") if k in proto))
     return console.file.getvalue()
 

@@ -26,6 +26,7 @@ class Protocol:
 
     data: Path
     epochs: int = 100
+    time: float | None = None  # hours per entry (overrides epochs: each trainer re-plans its epochs to fit)
     imgsz: int | None = None
     batch: int | None = None
     schedule: str = "ultralytics"
@@ -57,8 +58,8 @@ def parse_spec(spec: str) -> tuple[str, str]:
 def _train_config(arch: str, size: str, seed: int, p: Protocol, out: Path, name: str):
     from instseg.config import AugmentConfig, ScheduleConfig, TrainConfig
 
-    return TrainConfig(data=Path(p.data), architecture=arch, model=size, epochs=p.epochs, imgsz=p.imgsz,
-                       batch=p.batch, device=p.device, seed=seed, workers=p.workers, project=out, name=name,
+    return TrainConfig(data=Path(p.data), architecture=arch, model=size, epochs=p.epochs, time=p.time,
+                       imgsz=p.imgsz, batch=p.batch, device=p.device, seed=seed, workers=p.workers, project=out, name=name,
                        exist_ok=True, quiet=True, val_conf=0.001, max_det=100,
                        schedule=ScheduleConfig(recipe=p.schedule), augment=AugmentConfig(recipe=p.augment))
 
@@ -69,6 +70,8 @@ _HELD_EQUAL = ("architecture", "model", "epochs", "imgsz", "seed", "batch", "val
 def _differences(old, new) -> list[str]:
     diffs = [f"{k} {getattr(old, k)} vs {getattr(new, k)}" for k in _HELD_EQUAL
              if getattr(new, k) is not None and getattr(old, k) != getattr(new, k)]
+    if old.time != new.time:
+        diffs.append(f"time {old.time} vs {new.time} h")
     if Path(old.data).resolve() != Path(new.data).resolve():
         diffs.append(f"data {old.data} vs {new.data}")
     if old.schedule.recipe != new.schedule.recipe or old.augment.recipe != new.augment.recipe:
@@ -115,20 +118,28 @@ def train_entry(arch: str, size: str, seed: int, p: Protocol, out: Path, name: s
                      error=f"{type(e).__name__}: {msg}"[:300], cfg=cfg)
 
 
-def train_entries(specs: list[str], p: Protocol, out: Path, progress=print) -> list[Entry]:
-    """Every ``-a`` spec (checked first, so a typo trains nothing) for every seed, one after another."""
+def train_entries(specs: list[str], p: Protocol, out: Path, progress=print, *, ray_address: str | None = None,
+                  gpus_per_run: float | None = None, cpus_per_run: float | None = None) -> list[Entry]:
+    """Every ``-a`` spec (checked first, so a typo trains nothing) for every seed: one after another here,
+    or with ``ray_address`` as Ray tasks on that cluster (:mod:`instseg.compare.ray_runner`)."""
     parsed = [parse_spec(s) for s in specs]
     if len(set(parsed)) != len(parsed):
         raise CompareError(f"-a lists an entry twice: {specs}")
+    jobs = [(arch, size, seed, f"{arch}-{size}" + (f"-s{seed}" if len(p.seeds) > 1 else ""))
+            for arch, size in parsed for seed in p.seeds]
+    if ray_address:
+        from instseg.compare.ray_runner import train_entries_ray
+
+        return train_entries_ray(jobs, p, out, ray_address, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run,
+                                 progress=progress)
     entries = []
-    for arch, size in parsed:
-        for seed in p.seeds:
-            name = f"{arch}-{size}" + (f"-s{seed}" if len(p.seeds) > 1 else "")
-            progress(f"[compare] {name}: training ({p.epochs} epochs, imgsz {p.imgsz}) in {out / name}")
-            entry = train_entry(arch, size, seed, p, out, name)
-            progress(f"[compare] {name}: " + ("done" if entry.ok and not entry.resumed else
-                                              "finished earlier, not retrained" if entry.ok else entry.error))
-            entries.append(entry)
+    for arch, size, seed, name in jobs:
+        budget = f"{p.time:g} h" if p.time else f"{p.epochs} epochs"
+        progress(f"[compare] {name}: training ({budget}, imgsz {p.imgsz}) in {out / name}")
+        entry = train_entry(arch, size, seed, p, out, name)
+        progress(f"[compare] {name}: " + ("done" if entry.ok and not entry.resumed else
+                                          "finished earlier, not retrained" if entry.ok else entry.error))
+        entries.append(entry)
     return entries
 
 
@@ -190,7 +201,8 @@ def compare(entries: list[Entry], out: Path, *, protocol: dict, device: str = ""
                 "evaluator": "faster-coco-eval", "conf": 0.001, "max_det": 100,
                 "latency": {"device": device or "auto", "batch": 1, "warmup": latency_warmup,
                             "iters": latency_iters, "imgsz": protocol.get("imgsz")},
-                "bootstrap": {"samples": samples, "seed": seed, "level": level, "over": "val images"}}
+                "bootstrap": {"samples": samples, "seed": seed, "level": level, "over": "val images",
+                              "weights": "bayesian (n * Dirichlet(1..1))", "interval": "percentile"}}
     doc = build_document(entries, scores, extras, gt.names, protocol, out)
     doc["created"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     write_outputs(doc, out)

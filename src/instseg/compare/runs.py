@@ -28,6 +28,7 @@ class Entry:
     metrics_json: dict = field(default_factory=dict)
     error: str | None = None  # why the entry failed (training or scoring); None = ok
     resumed: bool = False  # finished earlier: not retrained
+    trained_on: str | None = None  # where a Ray task trained it ("ray:<host>:pid<N>"); None = here
 
     @property
     def ok(self) -> bool:
@@ -39,6 +40,18 @@ class Entry:
             if self.root is not None and (self.root / "weights" / name).is_file():
                 return self.root / "weights" / name
         return None
+
+    @property
+    def epochs_done(self) -> int | None:
+        """Epochs trained: metrics.json's ``epochs`` (Ultralytics backend), else the rows of results.csv."""
+        if self.metrics_json.get("epochs") is not None:
+            return int(self.metrics_json["epochs"])
+        csv_path = None if self.root is None else self.root / "results.csv"
+        if csv_path is None or not csv_path.is_file():
+            return None
+        from instseg.engine.logger import read_results
+
+        return len(read_results(csv_path))
 
     @property
     def train_s(self) -> float | None:

@@ -76,8 +76,7 @@ def score_entry(entry: Entry, gt: GroundTruth, weights: np.ndarray, device: str,
 
 def _pr_block(ev: bs.PerImageEval, names: list[str]) -> dict:
     """Precision at the 101 recall points, IoU 0.5 and 0.75, mean over classes and per class."""
-    ones = np.ones((1, len(ev.image_ids)))
-    per = np.stack([bs._precision(c, ones)[0] for c in ev.cats])  # [K, T, R]
+    per = np.stack([bs.precision_curves(c) for c in ev.cats])  # [K, T, R]
     block: dict = {"recall": [round(float(r), 2) for r in bs.REC_THRS]}
     for label, t in (("iou50", 0), ("iou75", 5)):
         curves = per[:, t, :]

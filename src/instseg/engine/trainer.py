@@ -132,13 +132,8 @@ class Trainer:
 
         from instseg.engine.ema import ModelEMA
         from instseg.engine.optim import build_optimizer
-        from instseg.engine.schedule import resolve_schedule
-
         cfg = self.cfg
-        self.schedule = resolve_schedule(
-            cfg.schedule, architecture=cfg.architecture, default_recipe=self.arch.default_schedule,
-            epochs=cfg.epochs, nb=self.nb, batch=cfg.batch * self.info.world_size, n_train=len(self.train_records),
-            nc=len(self.names), close_mosaic=cfg.augment.close_mosaic, ema=cfg.ema)
+        self.schedule = self._resolve_schedule(cfg.epochs)
         self.optimizer = build_optimizer(self.model, self.schedule)
         self.ema = ModelEMA(self.model, decay=self.schedule.ema_decay) if self.schedule.ema else None
         self.amp = bool(cfg.amp and self.device.type == "cuda")
@@ -152,6 +147,15 @@ class Trainer:
         self.recoveries, self.lr_scale = 0, 1.0  # non-finite losses recovered from; lr multiplier after them
         self._good: dict | None = None  # in-memory state of the last finished epoch (see _snapshot)
         self._last_val: tuple[int, dict, list] | None = None  # (epoch, metrics, results) of the last validation
+
+    def _resolve_schedule(self, epochs: int):
+        from instseg.engine.schedule import resolve_schedule
+
+        cfg = self.cfg
+        return resolve_schedule(
+            cfg.schedule, architecture=cfg.architecture, default_recipe=self.arch.default_schedule,
+            epochs=epochs, nb=self.nb, batch=cfg.batch * self.info.world_size, n_train=len(self.train_records),
+            nc=len(self.names), close_mosaic=cfg.augment.close_mosaic, ema=cfg.ema)
 
     def _load_resume(self, path: Path) -> None:
         from instseg.engine.checkpoint import load_checkpoint, load_weights, set_rng_state
@@ -174,8 +178,10 @@ class Trainer:
     # ----------------------------------------------------------------------------------------------- loop
     def fit(self) -> TrainResult:
         stopped_early, epoch = False, self.start_epoch - 1
+        self._budget = self._time_budget()
         try:
-            for epoch in range(self.start_epoch, self.cfg.epochs):
+            while epoch + 1 < self.cfg.epochs:  # cfg.epochs is re-planned under a time budget (--time)
+                epoch += 1
                 self._snapshot()
                 while True:
                     try:
@@ -186,6 +192,7 @@ class Trainer:
                 stopped_early = self._end_epoch(epoch, losses, lrs, seconds)
                 if stopped_early:
                     break
+                self._replan(epoch)
             metrics = self._final_eval() if self.info.is_main else {}
             D.barrier(self.info)  # all ranks leave together: none tears the process group down under another
         finally:
@@ -194,6 +201,28 @@ class Trainer:
         best = self.run.best if self.run.best.exists() else None
         return TrainResult(run=self.run, best=best, last=self.run.last, metrics=metrics, epochs_done=epoch + 1,
                            stopped_early=stopped_early)
+
+    def _time_budget(self):
+        from instseg.engine.time_budget import TimeBudget
+
+        if self.cfg.time is None:
+            return None
+        return TimeBudget.for_run(self.cfg.time, self.run.results_csv if self.cfg.resume is not None else None)
+
+    def _replan(self, epoch: int) -> None:
+        """Under ``cfg.time``: the epoch count that fits the budget, and the schedule rebuilt for it."""
+        from dataclasses import replace
+
+        from instseg.engine.time_budget import reschedule
+
+        if self._budget is None:
+            return
+        epochs = int(D.broadcast_object(self._budget.plan(epoch + 1) if self.info.is_main else None, self.info))
+        if epochs != self.cfg.epochs:
+            self.log.echo(f"time budget {self.cfg.time:g} h: {epochs} epochs fit (mean epoch "
+                          f"{self._budget.mean_epoch_s:.1f} s, {self._budget.spent_s:.0f} s spent)")
+            self.cfg = replace(self.cfg, epochs=epochs)
+            self.schedule = reschedule(self.schedule, self._resolve_schedule(epochs))
 
     def _train_epoch(self, epoch: int) -> tuple[dict, list[float], float]:
         import torch
@@ -377,7 +406,11 @@ class Trainer:
             model = copy.deepcopy(self.eval_model())
             model.load_state_dict(model_state(load_checkpoint(source, map_location=str(self.device))))
             metrics, results = self._validate(model)
-        write_json_atomic(self.run.metrics_json, {**_json_safe(metrics), "weights": str(source)})
+        from instseg.engine.validate import ground_truth
+        from instseg.evaluation.gt_hash import add_gt_sha256
+
+        gt, _ = ground_truth(self.val_records, self.names)  # the GT validate() scored on, for compare's check
+        write_json_atomic(self.run.metrics_json, add_gt_sha256({**_json_safe(metrics), "weights": str(source)}, gt))
         write_results_json(self.run.val_predictions, results)
         self.log.echo(f"{source.name}: segm mAP50-95 {metrics.get('segm_mAP', float('nan')):.4f}  "
                       f"mAP50 {metrics.get('segm_mAP50', float('nan')):.4f}  box mAP {metrics.get('bbox_mAP', float('nan')):.4f}"
