@@ -44,3 +44,21 @@ def demo_data(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("demo")
     return make_demo_dataset(root, n_train=12, n_val=4, imgsz=160, seed=0)
+
+
+@pytest.fixture
+def tiny_arch(monkeypatch):
+    """Registers architecture 'tiny-test' (tests/engine/tiny_model.py: size 't', stride-4 masks, 64 px) for the
+    duration of a test."""
+    import sys
+
+    from instseg.models import registry
+
+    monkeypatch.syspath_prepend(str(REPO / "tests" / "engine"))
+    spec = registry.ArchitectureSpec(
+        name="tiny-test", backend="native", default_size="t", default_schedule="step", mask_stride=4,
+        builder="tiny_model:build_tiny",
+        sizes={"t": registry.SizeSpec("t", "test model", default_batch=2, default_imgsz=64)})
+    monkeypatch.setitem(registry.ARCHITECTURES, "tiny-test", spec)
+    sys.modules.pop("tiny_model", None)
+    return spec

@@ -14,27 +14,9 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line(f"fuzzed inputs: {total} in all: " + ", ".join(f"{k} {v}" for k, v in COUNTS.items()))
 
 
-import sys
 from pathlib import Path
 
 import pytest
-
-ENGINE_TESTS = Path(__file__).resolve().parents[1] / "engine"
-
-
-@pytest.fixture
-def tiny_arch(monkeypatch):
-    """Architecture 'tiny-test' (tests/engine/tiny_model.py: a two-conv model of the model contract)."""
-    from instseg.models import registry
-
-    monkeypatch.syspath_prepend(str(ENGINE_TESTS))
-    spec = registry.ArchitectureSpec(
-        name="tiny-test", backend="native", default_size="t", default_schedule="step", mask_stride=4,
-        builder="tiny_model:build_tiny",
-        sizes={"t": registry.SizeSpec("t", "test model", default_batch=2, default_imgsz=64)})
-    monkeypatch.setitem(registry.ARCHITECTURES, "tiny-test", spec)
-    sys.modules.pop("tiny_model", None)
-    return spec
 
 
 @pytest.fixture(scope="session")
