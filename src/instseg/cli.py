@@ -597,6 +597,8 @@ def compare_cmd(
     latency_iters: int = typer.Option(20, "--latency-iters", help="Val images timed per entry (0 = no timing)."),
     latency_warmup: int = typer.Option(3, "--latency-warmup", help="Warm-up images before timing."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write the comparison's HTML report."),
+    settings: Optional[list[str]] = typer.Option(None, "--set", help="KEY=VALUE for every entry, as `instseg "
+                                                 "train` takes it (repeat), e.g. --set nbs=8 --set mosaic=0.5."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Train each entry as a Ray task on this "
                                               "cluster (e.g. 10.0.0.5:6379, or auto); --out must be shared storage."),
     gpus_per_run: Optional[float] = typer.Option(None, "--gpus-per-run", help="With --ray-address: GPUs per "
@@ -624,12 +626,12 @@ def compare_cmd(
             raise typer.BadParameter("give --data and at least one -a ARCH:SIZE (or existing run folders)",
                                      param_hint="'--data' / '-a'")
         p = Protocol(data=data, epochs=epochs, time=hours, imgsz=imgsz, batch=batch, schedule=schedule, augment=augment,
-                     device=device, seeds=list(seeds or [0]), workers=workers)
+                     device=device, seeds=list(seeds or [0]), workers=workers, overrides=list(settings or []))
         entries = train_entries(list(arch), p, out, progress=typer.echo, ray_address=ray_address,
                                 gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run)
         proto = {"mode": "train", "imgsz": imgsz, "epochs": epochs, "time": hours, "batch": batch, "schedule": schedule,
                  "augment": augment, "seeds": p.seeds, "entries": list(arch), "split": "val",
-                 "ray_address": ray_address}
+                 "ray_address": ray_address, "settings": list(settings or [])}
     doc = compare(entries, out, protocol=proto, device=device, samples=max(samples, 1), seed=bootstrap_seed,
                   latency_iters=latency_iters, latency_warmup=latency_warmup, progress=typer.echo)
     typer.echo(render_table(doc))

@@ -120,6 +120,14 @@ def test_time_budget_is_part_of_the_protocol(tmp_path, demo, monkeypatch):
     untimed = train_entries(["solov2:nano"], Protocol(data=demo, epochs=1, imgsz=64), tmp_path / "out",
                             progress=lambda *a: None)
     assert "another protocol" in untimed[0].error and "time 0.01 vs None h" in untimed[0].error
+    other = train_entries(["solov2:nano"], Protocol(data=demo, epochs=1, imgsz=64, time=0.01, overrides=["nbs=8"]),
+                          tmp_path / "out", progress=lambda *a: None)
+    assert "schedule.nbs 64 vs 8" in other[0].error
+    from instseg.config import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown setting 'nope'"):
+        train_entries(["solov2:nano"], Protocol(data=demo, overrides=["nope=1"]), tmp_path / "o2",
+                      progress=lambda *a: None)
 
 
 def test_a_failing_entry_does_not_stop_the_others(tmp_path, demo, monkeypatch):

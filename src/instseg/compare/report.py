@@ -190,7 +190,7 @@ def render_table(doc: dict, width: int = 160) -> str:
     for f in doc.get("failed", []):
         console.print(f"FAILED {f['name']}: {f['error']}")
     proto = doc["protocol"]
-    console.print("protocol: " + ", ".join(f"{k}={proto[k]}" for k in ("epochs", "time", "imgsz", "schedule", "augment",
+    console.print("protocol: " + ", ".join(f"{k}={proto[k]}" for k in ("epochs", "time", "imgsz", "settings", "schedule", "augment",
                                                                         "gt_sha256") if k in proto))
     return console.file.getvalue()
 

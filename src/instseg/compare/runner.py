@@ -35,6 +35,7 @@ class Protocol:
     seeds: list[int] = field(default_factory=lambda: [0])
     workers: int = 4
     split: str = "val"
+    overrides: list[str] = field(default_factory=list)  # key=value settings for every entry (`instseg train`'s)
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
@@ -56,12 +57,13 @@ def parse_spec(spec: str) -> tuple[str, str]:
 
 
 def _train_config(arch: str, size: str, seed: int, p: Protocol, out: Path, name: str):
-    from instseg.config import AugmentConfig, ScheduleConfig, TrainConfig
+    from instseg.config import AugmentConfig, ScheduleConfig, TrainConfig, apply_overrides
 
-    return TrainConfig(data=Path(p.data), architecture=arch, model=size, epochs=p.epochs, time=p.time,
-                       imgsz=p.imgsz, batch=p.batch, device=p.device, seed=seed, workers=p.workers, project=out, name=name,
-                       exist_ok=True, quiet=True, val_conf=0.001, max_det=100,
-                       schedule=ScheduleConfig(recipe=p.schedule), augment=AugmentConfig(recipe=p.augment))
+    cfg = TrainConfig(data=Path(p.data), architecture=arch, model=size, epochs=p.epochs, time=p.time,
+                      imgsz=p.imgsz, batch=p.batch, device=p.device, seed=seed, workers=p.workers, project=out,
+                      name=name, exist_ok=True, quiet=True, val_conf=0.001, max_det=100,
+                      schedule=ScheduleConfig(recipe=p.schedule), augment=AugmentConfig(recipe=p.augment))
+    return apply_overrides(cfg, p.overrides) if p.overrides else cfg
 
 
 _HELD_EQUAL = ("architecture", "model", "epochs", "imgsz", "seed", "batch", "val_conf", "max_det")
@@ -77,6 +79,12 @@ def _differences(old, new) -> list[str]:
     if old.schedule.recipe != new.schedule.recipe or old.augment.recipe != new.augment.recipe:
         diffs.append(f"schedule/augment {old.schedule.recipe}/{old.augment.recipe} vs "
                      f"{new.schedule.recipe}/{new.augment.recipe}")
+    else:  # the settings of --set (and anything else in these sections)
+        from instseg.config import to_dict
+
+        for section in ("schedule", "augment"):
+            a, b = to_dict(getattr(old, section)), to_dict(getattr(new, section))
+            diffs += [f"{section}.{k} {a.get(k)} vs {b.get(k)}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
     return diffs
 
 
@@ -125,6 +133,8 @@ def train_entries(specs: list[str], p: Protocol, out: Path, progress=print, *, r
     parsed = [parse_spec(s) for s in specs]
     if len(set(parsed)) != len(parsed):
         raise CompareError(f"-a lists an entry twice: {specs}")
+    for arch, size in parsed:  # a bad --set fails here, before anything trains
+        _train_config(arch, size, p.seeds[0], p, out, "check")
     jobs = [(arch, size, seed, f"{arch}-{size}" + (f"-s{seed}" if len(p.seeds) > 1 else ""))
             for arch, size in parsed for seed in p.seeds]
     if ray_address:

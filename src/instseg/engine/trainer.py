@@ -178,7 +178,7 @@ class Trainer:
     # ----------------------------------------------------------------------------------------------- loop
     def fit(self) -> TrainResult:
         stopped_early, epoch = False, self.start_epoch - 1
-        self._budget = self._time_budget()
+        self._budget, self._t_fit = self._time_budget(), time.perf_counter()
         try:
             while epoch + 1 < self.cfg.epochs:  # cfg.epochs is re-planned under a time budget (--time)
                 epoch += 1
@@ -399,6 +399,7 @@ class Trainer:
         if not self.val_records:
             self.log.echo("no val split: metrics.json and predictions/val.json not written")
             return {}
+        timing = {"train_s": time.perf_counter() - self._t_fit}  # the loop with its validations, as Ultralytics'
         source = self.run.best if self.run.best.exists() else self.run.last
         if self._last_val is not None and self._last_val[0] == self.best_epoch and source == self.run.best:
             _, metrics, results = self._last_val  # best.pt holds exactly the weights validated last
@@ -410,7 +411,8 @@ class Trainer:
         from instseg.evaluation.gt_hash import add_gt_sha256
 
         gt, _ = ground_truth(self.val_records, self.names)  # the GT validate() scored on, for compare's check
-        write_json_atomic(self.run.metrics_json, add_gt_sha256({**_json_safe(metrics), "weights": str(source)}, gt))
+        write_json_atomic(self.run.metrics_json, add_gt_sha256({**_json_safe(metrics), "weights": str(source),
+                                                                 "timing": timing}, gt))
         write_results_json(self.run.val_predictions, results)
         self.log.echo(f"{source.name}: segm mAP50-95 {metrics.get('segm_mAP', float('nan')):.4f}  "
                       f"mAP50 {metrics.get('segm_mAP50', float('nan')):.4f}  box mAP {metrics.get('bbox_mAP', float('nan')):.4f}"
