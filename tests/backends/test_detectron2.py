@@ -183,7 +183,8 @@ def _biased(size: str, nc: int, imgsz: int, seed: int = 0):
 
 @needs_d2
 @pytest.mark.slow
-@pytest.mark.parametrize("size", ["r50-fpn", "r101-fpn", "x101-32x8d-fpn"])
+@pytest.mark.parametrize("size", ["r50-fpn", "r101-fpn",
+                                  pytest.param("x101-32x8d-fpn", marks=pytest.mark.stress)])
 def test_predictions_equal_detectron2_default_predictor(tmp_path, demo_data, size):
     import cv2
     from detectron2.engine import DefaultPredictor
@@ -391,6 +392,7 @@ def _train_resume_evaluate(data: Path, tmp_path: Path, names: list[str], detectr
 
 @needs_d2
 @pytest.mark.slow
+@pytest.mark.stress  # the contract test (tests/backends/test_contract.py) runs the same flow in make test
 def test_train_resume_predict_evaluate_generated(tmp_path):
     from instseg.data.demo import DEMO_NAMES, make_demo_dataset
 
@@ -400,6 +402,7 @@ def test_train_resume_predict_evaluate_generated(tmp_path):
 
 @needs_d2
 @pytest.mark.slow
+@pytest.mark.stress
 def test_train_resume_predict_evaluate_fire_seg(fire_seg, tmp_path):
     data = _subset(fire_seg / "train" / "images", fire_seg / "valid" / "images", ["fire"], tmp_path, 6, 2)
     _train_resume_evaluate(data, tmp_path, ["fire"], detectron2_file=False)

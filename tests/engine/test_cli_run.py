@@ -62,6 +62,7 @@ def _whole_run(data: Path, tmp_path: Path, val_images: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.stress  # the same flow as test_whole_run_fire_seg and the maskrcnn contract test
 def test_whole_run_demo(demo_data, tmp_path):
     import yaml
 
