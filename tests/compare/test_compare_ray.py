@@ -29,6 +29,7 @@ def test_an_address_where_nothing_listens_fails_fast():
 
 
 @pytest.mark.slow
+@pytest.mark.stress  # starting a local Ray costs most of its 2-3 minutes
 def test_two_entries_as_ray_tasks_on_a_local_cluster(tmp_path):
     ray = pytest.importorskip("ray", reason="pip install 'ray[tune]'")
     from instseg.data.demo import make_demo_dataset
