@@ -65,29 +65,49 @@ def test_time_must_be_positive_and_maps_to_ultralytics_time():
     assert args["time"] == 0.25 and resolve_ultralytics_args(TrainConfig(architecture="yolo11-seg"))["time"] is None
 
 
+def _rows(path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _timed_cfg(data, tmp_path, name, hours, recipe="ultralytics"):
+    return TrainConfig(data=data, architecture="tiny-test", epochs=100, time=hours, imgsz=64, batch=4, device="cpu",
+                       workers=0, project=tmp_path, name=name, quiet=True, val_period=1, loggers=[],
+                       schedule=ScheduleConfig(recipe=recipe))
+
+
 def test_trainer_stops_within_the_budget_with_a_finished_schedule(demo_data, tmp_path, tiny_arch, monkeypatch):
-    """Every epoch 'takes' 100 s of a 250 s budget: 2 epochs of the 100 asked, the last at the final lr of a
-    2-epoch schedule."""
+    """Every epoch 'takes' 100 s (the fake clock reads the epochs finished) of a 250 s budget: 2 epochs of the
+    100 asked, the last at the final lr of a 2-epoch schedule."""
     from instseg.engine import time_budget
     from instseg.engine.trainer import Trainer
 
-    calls = [0]
-
-    def clock():  # called once at the start and once per epoch end
-        calls[0] += 1
-        return 100.0 * (calls[0] - 1)
-
-    monkeypatch.setattr(time_budget.time, "monotonic", clock)
-    cfg = TrainConfig(data=demo_data, architecture="tiny-test", epochs=100, time=250 / 3600, imgsz=64, batch=4,
-                      device="cpu", workers=0, project=tmp_path, name="timed", quiet=True, val_period=1,
-                      loggers=[], schedule=ScheduleConfig(recipe="ultralytics"))
-    trainer = Trainer(cfg)
+    trainer = Trainer(_timed_cfg(demo_data, tmp_path, "timed", 250 / 3600))
+    monkeypatch.setattr(time_budget.time, "monotonic", lambda: 100.0 * len(_rows(trainer.run.results_csv)))
     result = trainer.fit()
     assert result.epochs_done == 2 and trainer.cfg.epochs == 2 and trainer.schedule.epochs == 2
-    with open(result.run.results_csv, newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = _rows(result.run.results_csv)
     assert [r["epoch"] for r in rows] == ["1", "2"]
     nb = trainer.nb
     assert float(rows[-1]["lr/pg0"]) == pytest.approx(lr_at(trainer.schedule, 2 * nb - 1)[0], rel=1e-6)
     assert trainer.schedule.lr0 * trainer.schedule.lrf < float(rows[-1]["lr/pg0"]) < trainer.schedule.lr0
     assert result.metrics and result.run.metrics_json.is_file()
+
+
+def test_an_epoch_longer_than_the_budget_stops_inside_it(demo_data, tmp_path, tiny_arch, monkeypatch):
+    """The clock jumps past the budget at once: one optimizer step, then validation, metrics.json, done."""
+    from instseg.engine import time_budget
+    from instseg.engine.trainer import Trainer
+
+    ticks = iter([0.0])
+    monkeypatch.setattr(time_budget.time, "monotonic", lambda: next(ticks, 1e6))
+    trainer = Trainer(_timed_cfg(demo_data, tmp_path, "cut", 0.01, recipe="step"))  # step: an optimizer step a batch
+    calls = []
+    forward = trainer.model.forward_train
+    monkeypatch.setattr(trainer.model, "forward_train", lambda *a: calls.append(1) or forward(*a))
+    assert trainer.nb > 1
+    result = trainer.fit()
+    assert len(calls) == 1 and result.epochs_done == 1 and trainer.cfg.epochs == 1
+    assert len(_rows(result.run.results_csv)) == 1 and result.run.metrics_json.is_file()

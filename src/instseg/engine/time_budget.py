@@ -9,8 +9,11 @@ value when the budget ends, instead of being cut off mid-decay.
 
 One difference from Ultralytics, on purpose: Ultralytics plans ``ceil(budget / mean epoch)`` epochs and
 breaks out of the last one mid-way when the clock runs out; the engine plans ``floor`` of the time that is
-left, so it never starts an epoch it cannot finish and the schedule always completes (a run ends at most one
-mean epoch before its budget). The final evaluation of best.pt comes after the budget, as in Ultralytics.
+left, so it does not start an epoch it cannot finish and the schedule completes (a run ends at most one mean
+epoch before its budget). Like Ultralytics, the trainer also stops inside an epoch, after an optimizer step,
+once the budget is spent: what happens when even the first epoch is longer than the budget (then the
+schedule cannot finish; the time limit wins). The final evaluation of best.pt comes after the budget, as in
+Ultralytics.
 
 A resumed run counts the epochs it already trained (the ``time`` column of results.csv, training seconds)
 against the budget.

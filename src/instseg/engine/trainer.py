@@ -209,6 +209,12 @@ class Trainer:
             return None
         return TimeBudget.for_run(self.cfg.time, self.run.results_csv if self.cfg.resume is not None else None)
 
+    def _out_of_time(self) -> bool:
+        """The budget is spent (checked after an optimizer step, so no gradients are pending; not under DDP,
+        whose ranks would have to agree at every step)."""
+        b = getattr(self, "_budget", None)
+        return b is not None and not self.info.enabled and b.elapsed_s >= b.budget_s
+
     def _replan(self, epoch: int) -> None:
         """Under ``cfg.time``: the epoch count that fits the budget, and the schedule rebuilt for it."""
         from dataclasses import replace
@@ -262,8 +268,10 @@ class Trainer:
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{sums['loss'] / (i + 1):.4f}", lr=f"{self.optimizer.param_groups[0]['lr']:.3g}",
                                 ips=f"{n_images / max(time.time() - t0, 1e-9):.1f}")
+            if last_opt == ni and self._out_of_time():  # --time ran out inside the epoch: Ultralytics' timed stop
+                break
         keys = list(sums)
-        means = D.all_reduce_mean([sums[k] / max(nb, 1) for k in keys], self.info)
+        means = D.all_reduce_mean([sums[k] / (i + 1) for k in keys], self.info)
         lrs = [float(g["lr"]) for g in self.optimizer.param_groups]
         return dict(zip(keys, means)), lrs, time.time() - t0
 
