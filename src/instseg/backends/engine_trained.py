@@ -69,12 +69,20 @@ class EngineTrainedBackend:
     def predict(self, weights: Path, images: Sequence[Path], cfg: PredictConfig):
         from instseg.engine.predict import predict_images
 
-        return predict_images(weights, images, cfg, self.describe(weights, cfg))
+        return predict_images(weights, images, cfg, self._foreign_info(weights, cfg))
 
     def evaluate(self, weights: Path, records, cfg: PredictConfig, out: Path | None = None) -> dict:
         from instseg.engine.predict import evaluate_records
 
-        return evaluate_records(weights, records, cfg, out, self.describe(weights, cfg))
+        return evaluate_records(weights, records, cfg, out, self._foreign_info(weights, cfg))
+
+    def _foreign_info(self, weights: Path, cfg: PredictConfig) -> WeightsInfo | None:
+        """None for an instseg checkpoint (the engine reads its own metadata while loading it: one load, not
+        two), else what ``describe`` says of the framework file."""
+        summary = pickle_summary(weights)
+        if summary is not None and _is_instseg(summary):
+            return None
+        return self.describe(weights, cfg)
 
     def owns(self, weights: Path) -> bool:
         summary = pickle_summary(weights)
