@@ -31,7 +31,7 @@ browser: $(STAMP)
 	$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/pip install -q playwright
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 -m "not stress" --durations=15
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -q -n 2 -m "not stress" --durations=15
 
 test-stress: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 -m stress --durations=15

@@ -7,6 +7,12 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# `make test` (and so CI) runs every property test on the same examples, derived from the test's own code:
+# a failure there reproduces on the next run. `make test-stress` and a plain `pytest` draw new ones.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = Path(os.environ.get("INSTSEG_DATASETS", REPO.parent / "shared" / "datasets"))

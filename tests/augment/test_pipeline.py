@@ -17,9 +17,12 @@ from instseg.data.types import ImageRecord, Instance
 
 
 def _check_boxes_tight(t: dict, stride: int) -> None:
-    """Each box (from the polygon geometry) is the tight box of its mask within one mask cell. Where the
-    canvas border cut an instance, the cut may leave a sliver thinner than a cell along the border that no
-    rasterization shows: there the mask's box must only lie inside the box (grown by one cell)."""
+    """Each box (from the polygon geometry) is the tight box of its mask within two mask cells. A cell is in
+    the mask when the polygon covers its centre, so a corner sharper than a right angle sticks out past the
+    last centre it covers: the fat stars of ``random_polygon``, sheared and rotated, reach 1.38 cells (60,000
+    random polygons at strides 1 and 4), never two. Where the canvas border cut an instance, the cut may leave
+    a sliver along the border that no rasterization shows: there the mask's box must only lie inside the box
+    (grown by one cell). Boxes a cell scale or a clip away from their masks are off by far more."""
     for box, mask, has in zip(t["boxes"], t["masks"], t["has_mask"]):
         if not has:
             continue
@@ -31,7 +34,7 @@ def _check_boxes_tight(t: dict, stride: int) -> None:
         if cut:
             assert (mb[:2] >= box[:2] - stride * 1.001).all() and (mb[2:] <= box[2:] + stride * 1.001).all()
         else:
-            np.testing.assert_allclose(mb, box, atol=stride * 1.001)
+            np.testing.assert_allclose(mb, box, atol=stride * 2)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -77,6 +80,9 @@ def test_single_image_affine_properties(
     assert visible - kept == set(), f"visible instances lost: {sorted(visible - kept)} areas {ref_area}"
     assert kept - visible - borderline == set(), "an instance below min_area was kept"
     np.testing.assert_allclose(t["areas"], ref_area[t["labels"]], rtol=1e-6, atol=1e-6)
+    for label, box in zip(t["labels"], t["boxes"]):  # the box is exactly the clipped geometry's extent
+        ref = clip_polygon(G.apply_matrix(polys[label], s.matrix), 64, 64)
+        np.testing.assert_allclose(box, np.r_[ref.min(0), ref.max(0)], atol=1e-3)
 
 
 @pytest.mark.parametrize("mixup,copy_paste", [(0.0, 0.0), (1.0, 0.0), (0.0, 0.5)])
