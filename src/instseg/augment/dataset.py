@@ -57,34 +57,29 @@ class ImageMeta:
         out = np.concatenate([pts.min(1), pts.max(1)], 1)
         return torch.as_tensor(out, dtype=boxes.dtype if is_t else torch.float32) if is_t else out
 
-    def masks_to_original(self, masks):
+    def masks_to_original(self, masks, threshold: float = 0.5):
         """Masks ``[K, h, w]`` (bool or probabilities) at input resolution or any stride of it -> bool
         ``[K, H0, W0]`` on the original image: each original pixel centre is mapped into the mask and read
-        bilinearly (``grid_sample``), then thresholded at 0.5."""
+        bilinearly (``grid_sample``'s rule), then thresholded; only the pixels next to a mask's support are
+        computed (:mod:`instseg.augment.unmap`)."""
         import torch
-        import torch.nn.functional as F
 
-        from instseg.augment.geometry import apply_matrix
+        from instseg.augment.unmap import mask_crops
 
-        m = torch.as_tensor(masks)
         h0, w0 = self.orig_size
-        if m.ndim != 3 or m.shape[0] == 0:
-            return torch.zeros((m.shape[0] if m.ndim else 0, h0, w0), dtype=torch.bool)
-        hi, wi = self.input_size
-        k, hm, wm = m.shape
-        ys, xs = np.meshgrid(np.arange(h0) + 0.5, np.arange(w0) + 0.5, indexing="ij")
-        p = apply_matrix(np.stack([xs.ravel(), ys.ravel()], 1), self.matrix)
-        gx = p[:, 0] * (wm / wi) / wm * 2 - 1  # continuous mask coordinate -> [-1, 1], align_corners=False
-        gy = p[:, 1] * (hm / hi) / hm * 2 - 1
-        grid = torch.from_numpy(np.stack([gx, gy], 1).reshape(1, h0, w0, 2).astype(np.float32))
-        out = torch.empty((k, h0, w0), dtype=torch.bool)
-        for i in range(0, k, 8):  # 8 masks at a time: the float intermediate stays small on big images
-            part = m[i : i + 8].float()[None]
-            out[i : i + 8] = (
-                F.grid_sample(part, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0]
-                >= 0.5
-            )
-        return out
+        k = int(masks.shape[0]) if getattr(masks, "ndim", 0) == 3 else 0
+        out = np.zeros((k, h0, w0), dtype=bool)
+        for i, y0, y1, x0, x1, crop in mask_crops(masks, self.matrix, self.input_size, self.orig_size,
+                                                  threshold):
+            out[i, y0:y1, x0:x1] = crop
+        return torch.from_numpy(out)
+
+    def masks_to_rles(self, masks, threshold: float = 0.5) -> list[dict]:
+        """:meth:`masks_to_original` as compressed COCO RLEs (``str`` counts), built from each mask's crop
+        without a full-size array."""
+        from instseg.augment.unmap import masks_to_rles
+
+        return masks_to_rles(masks, self.matrix, self.input_size, self.orig_size, threshold)
 
 
 def worker_init_fn(worker_id: int) -> None:

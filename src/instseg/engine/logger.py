@@ -1,7 +1,8 @@
 """Training logs: results.csv (one row per epoch, the same columns for every backend), TensorBoard events,
 a progress bar per epoch and a one-line summary per epoch (quiet with ``--quiet`` or without a TTY).
 
-results.csv columns: :data:`FIXED_COLUMNS` first (epoch, time, total train loss, lr of the three parameter
+results.csv columns: :data:`FIXED_COLUMNS` first (epoch, time: seconds of the training epoch, time/val: seconds
+of its validation pass, empty when not validated or not measured by the backend, total train loss, lr of the three parameter
 groups, validation metrics, ``nan_recoveries``: non-finite losses recovered from so far, empty where the
 backend does not recover), then ``train/<term>`` for each loss term of the model, in the model's order.
 Metrics are fractions in [0, 1], empty when the epoch was not validated.
@@ -15,7 +16,7 @@ import sys
 from pathlib import Path
 
 METRIC_COLUMNS = ("segm_mAP", "segm_mAP50", "segm_mAP75", "bbox_mAP", "bbox_mAP50", "bbox_mAP75", "fitness")
-FIXED_COLUMNS = ("epoch", "time", "train/loss", "lr/pg0", "lr/pg1", "lr/pg2",
+FIXED_COLUMNS = ("epoch", "time", "time/val", "train/loss", "lr/pg0", "lr/pg1", "lr/pg2",
                  *(f"metrics/{m}" for m in METRIC_COLUMNS), "nan_recoveries")
 
 
@@ -87,6 +88,10 @@ class ResultsCSV:
         rows = self._rows()
         if not rows:
             rows = [list(self.columns)]
+        elif rows[0] != list(self.columns):  # written by another version (a resumed run): keep rows by name
+            old = rows[0]
+            rows = [list(self.columns)] + [[dict(zip(old, r)).get(c, "") for c in self.columns]
+                                           for r in rows[1:] if len(r) == len(old)]
         rows.append([_fmt(row.get(c)) for c in self.columns])
         self._write(rows)
 

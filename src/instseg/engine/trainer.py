@@ -328,14 +328,26 @@ class Trainer:
     def eval_model(self):
         return self.ema.ema if self.ema is not None else self.model
 
+    def _val_ground_truth(self) -> tuple[dict, list]:
+        """The COCO ground truth of the val split and its records with image ids: built once per run."""
+        from instseg.engine.validate import ground_truth
+
+        if getattr(self, "_val_gt", None) is None:
+            self._val_gt = ground_truth(self.val_records, self.names)
+        return self._val_gt
+
     def _validate(self, model) -> tuple[dict, list]:
         from instseg.engine.validate import validate
 
         if not self.val_records:
             return {}, []
-        metrics, _m, results = validate(model, self.val_records, self.names, imgsz=self.cfg.imgsz,
+        gt, records = self._val_ground_truth()
+        t0 = time.perf_counter()
+        metrics, _m, results = validate(model, records, self.names, imgsz=self.cfg.imgsz,
                                         mask_stride=self.arch.mask_stride, batch=self.cfg.batch, device=self.device,
-                                        conf=self.cfg.val_conf, max_det=self.cfg.max_det)
+                                        conf=self.cfg.val_conf, max_det=self.cfg.max_det, gt=gt,
+                                        workers=self._val_workers())
+        self._val_seconds = time.perf_counter() - t0
         return metrics, results
 
     def _end_epoch(self, epoch: int, losses: dict, lrs: list[float], seconds: float) -> bool:
@@ -344,10 +356,12 @@ class Trainer:
         stop = False
         if self.info.is_main:
             metrics: dict = {}
+            self._val_seconds = None
             if (epoch + 1) % max(cfg.val_period, 1) == 0 or final:
                 metrics, results = self._validate(self.eval_model())
                 self._last_val = (epoch, metrics, results)
-            row = {"epoch": epoch + 1, "epochs": cfg.epochs, "time": seconds, "train/loss": losses.pop("loss", None),
+            row = {"epoch": epoch + 1, "epochs": cfg.epochs, "time": seconds, "time/val": self._val_seconds,
+                   "train/loss": losses.pop("loss", None),
                    "nan_recoveries": self.recoveries,
                    **{f"lr/pg{k}": v for k, v in enumerate(lrs)}, **{f"train/{k}": v for k, v in losses.items()}}
             self.log.set_loss_names(list(losses))
@@ -415,10 +429,9 @@ class Trainer:
             model = copy.deepcopy(self.eval_model())
             model.load_state_dict(model_state(load_checkpoint(source, map_location=str(self.device))))
             metrics, results = self._validate(model)
-        from instseg.engine.validate import ground_truth
         from instseg.evaluation.gt_hash import add_gt_sha256
 
-        gt, _ = ground_truth(self.val_records, self.names)  # the GT validate() scored on, for compare's check
+        gt, _ = self._val_ground_truth()  # the GT validate() scored on, for compare's check
         write_json_atomic(self.run.metrics_json, add_gt_sha256({**_json_safe(metrics), "weights": str(source),
                                                                  "timing": timing}, gt))
         write_results_json(self.run.val_predictions, results)

@@ -28,17 +28,12 @@ def to_image_prediction(out: dict, meta, mask_threshold: float = 0.5) -> ImagePr
     """One model output (input pixels) as an ImagePrediction at the original size (RLE masks)."""
     import torch
 
-    from instseg.data.masks import mask_to_rle
-
     h0, w0 = (int(v) for v in meta.orig_size)
     boxes = meta.boxes_to_original(out["boxes"].detach().float().cpu())
     masks = out["masks"].detach().cpu()
     if masks.dtype.is_floating_point:
         masks = masks > mask_threshold
-    rles = []
-    if len(masks):
-        full = meta.masks_to_original(masks)
-        rles = [mask_to_rle(m.numpy().astype(np.uint8)) for m in full]
+    rles = meta.masks_to_rles(masks) if len(masks) else []
     boxes = torch.as_tensor(boxes).reshape(-1, 4)
     boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w0)
     boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h0)

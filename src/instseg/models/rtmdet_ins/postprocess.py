@@ -47,8 +47,8 @@ def postprocess_image(
         rows, labels = idx[:, 0], idx[:, 1]
         all_scores.append(vals)
         all_labels.append(labels)
-        all_dists.append(dist.permute(1, 2, 0).reshape(-1, 4)[rows])
-        all_kernels.append(ker.permute(1, 2, 0).reshape(-1, ker.shape[0])[rows])
+        all_dists.append(dist.reshape(4, -1)[:, rows].T)  # gather the kept priors, no copy of the whole map
+        all_kernels.append(ker.reshape(ker.shape[0], -1)[:, rows].T)
         all_priors.append(pri[rows])
     scores, labels = torch.cat(all_scores), torch.cat(all_labels)
     priors, kernels_sel = torch.cat(all_priors), torch.cat(all_kernels)
@@ -74,13 +74,18 @@ def postprocess_image(
         logits = F.interpolate(logits.unsqueeze(0), scale_factor=float(STRIDES[0]), mode="bilinear").squeeze(
             0
         )
-        masks = logits.sigmoid() > mask_thr
-        masks = masks[:, :h, :w]
+        masks = logits[:, :h, :w] > _logit(mask_thr)  # sigmoid(x) > t  <=>  x > log(t / (1 - t))
         if masks.shape[-2:] != (h, w):
             masks = F.pad(masks, (0, w - masks.shape[-1], 0, h - masks.shape[-2]))
     else:
         masks = torch.zeros((0, h, w), dtype=torch.bool, device=mask_feat.device)
     return {"boxes": boxes, "scores": scores, "labels": labels.long(), "masks": masks}
+
+
+def _logit(p: float) -> float:
+    import math
+
+    return math.log(p / (1.0 - p)) if 0.0 < p < 1.0 else (-math.inf if p <= 0.0 else math.inf)
 
 
 __all__ = ["postprocess_image"]
