@@ -102,7 +102,8 @@ def run_mmdet_side(a, data: dict, state_path: Path, work: Path, i: int) -> dict:
     args = ["val", "--arch", a.arch, "--model", a.model, "--names", *data["names"],
             "--val-json", str(data["val_json"]), "--val-images", str(data["val_images_dir"]),
             "--imgsz", str(a.imgsz), "--batch", str(a.batch), "--workers", str(a.workers),
-            "--weights", str(state_path), "--work-dir", str(work / f"mmdet_work_{i}"), "--out", str(out)]
+            "--weights", str(state_path), "--work-dir", str(work / f"mmdet_work_{i}"), "--out", str(out),
+            "--conf", "0.001"]
     r = run_mmdet(args)
     return {"total_s": r["test_s"], "forward_s": r["forward_s"], "metric_s": r["metric_s"],
             "n_images": r["n_images"], "segm_mAP": r.get("segm_mAP")}

@@ -75,6 +75,7 @@ def build_cfg(a):
         train_pipeline = _solo_pipeline(cfg.train_dataloader.dataset.pipeline, a.imgsz)
         test_pipeline = _solo_pipeline(cfg.test_dataloader.dataset.pipeline, a.imgsz)
         cfg.train_cfg = dict(type="EpochBasedTrainLoop", max_epochs=a.epochs, val_interval=1)
+    model["test_cfg"]["score_thr"] = a.conf  # the same threshold as instseg's validation (theirs: 0.05)
     cfg.model = ConfigDict(model)
     meta = dict(classes=tuple(a.names))
 
@@ -184,6 +185,7 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--weights", type=Path)
     p.add_argument("--amp", action="store_true")
+    p.add_argument("--conf", type=float, default=0.001, help="test_cfg.score_thr")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--work-dir", type=Path, required=True)

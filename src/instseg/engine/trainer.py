@@ -120,7 +120,9 @@ class Trainer:
                                           augment=cfg.augment, train=True, cache=cfg.cache, seed=cfg.seed)
         self.sampler = torch.utils.data.DistributedSampler(
             self.dataset, num_replicas=self.info.world_size, rank=self.info.rank, shuffle=True, seed=cfg.seed)
-        workers = cfg.workers if self.device.type == "cuda" else 0  # CPU: workers only compete with the model
+        from instseg.engine.threads import loader_workers
+
+        workers = loader_workers(cfg.workers, self.device.type, self.info.world_size)  # engine/threads.py
         self.loader = torch.utils.data.DataLoader(self.dataset, batch_size=cfg.batch, sampler=self.sampler,
                                                   num_workers=workers, collate_fn=collate,
                                                   pin_memory=self.device.type == "cuda",
@@ -335,6 +337,11 @@ class Trainer:
         if getattr(self, "_val_gt", None) is None:
             self._val_gt = ground_truth(self.val_records, self.names)
         return self._val_gt
+
+    def _val_workers(self) -> int:
+        from instseg.engine.threads import loader_workers
+
+        return loader_workers(self.cfg.workers, self.device.type)  # validation runs on the main rank alone
 
     def _validate(self, model) -> tuple[dict, list]:
         from instseg.engine.validate import validate
