@@ -99,6 +99,7 @@ def torchvision_loop(a) -> None:
     from instseg.augment.rasterize import rasterize_polygons
 
     torch.manual_seed(a.seed)
+    dev = torch.device("cpu" if a.device in ("", "cpu") else f"cuda:{a.device}" if a.device.isdigit() else a.device)
     coco_train, coco_val = COCO(str(a.train_json)), COCO(str(a.val_json))
 
     class CocoMasks(torch.utils.data.Dataset):  # references/detection: CocoDetection + ConvertCocoPolysToMask
@@ -139,7 +140,8 @@ def torchvision_loop(a) -> None:
                                          collate_fn=collate)
     nc = len(coco_train.cats)
     model = maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=nc + 1, min_size=a.imgsz,
-                                  max_size=a.imgsz, box_score_thresh=a.val_conf)
+                                  max_size=a.imgsz, box_score_thresh=a.val_conf).to(dev)
+    scaler = torch.amp.GradScaler("cuda", enabled=a.amp and dev.type == "cuda")
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=0.02 * a.batch / 16, momentum=0.9, weight_decay=1e-4)
     warm = min(1000, len(train_ld) - 1)
@@ -151,15 +153,17 @@ def torchvision_loop(a) -> None:
                  if epoch == 0 and warm > 0 else None)
         t0 = time.perf_counter()
         for images, targets in train_ld:
-            tg = [{k: v for k, v in t.items() if k != "image_id"} for t in targets]
+            tg = [{k: v.to(dev) for k, v in t.items() if k != "image_id"} for t in targets]
             for t in tg:
                 t["labels"] = t["labels"] - min(cat_ids) + 1
-            losses = sum(model(list(images), tg).values())
+            with torch.autocast(dev.type, enabled=scaler.is_enabled()):
+                losses = sum(model([im.to(dev) for im in images], tg).values())
             if not math.isfinite(float(losses)):
                 print(f"non-finite loss {float(losses)} (the reference loop would stop here; timing goes on)")
             opt.zero_grad()
-            losses.backward()
-            opt.step()
+            scaler.scale(losses).backward()
+            scaler.step(opt)
+            scaler.update()
             if sched is not None:
                 sched.step()
         torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch},
@@ -169,7 +173,8 @@ def torchvision_loop(a) -> None:
         results = []
         with torch.no_grad():
             for images, targets in val_ld:
-                for o, t in zip(model(list(images)), targets):
+                for o, t in zip(model([im.to(dev) for im in images]), targets):
+                    o = {k: v.cpu() for k, v in o.items()}
                     masks = (o["masks"][:, 0] > 0.5).numpy().astype(np.uint8)
                     for k in range(len(o["scores"])):
                         rle = mask_util.encode(np.asfortranarray(masks[k]))
@@ -198,7 +203,7 @@ def run_torchvision_side(a, data: dict, work: Path, i: int) -> dict:
            "--train-dir", str(data["train_images_dir"]), "--val-json", str(data["val_json"]),
            "--val-dir", str(data["val_images_dir"]), "--imgsz", str(a.imgsz), "--batch", str(a.batch),
            "--epochs", str(a.epochs), "--workers", str(a.workers), "--work-dir", str(wd), "--out", str(out),
-           "--val-conf", str(a.val_conf)]
+           "--val-conf", str(a.val_conf), "--device", a.device] + (["--amp"] if a.amp else [])
     t0 = time.perf_counter()
     r = subprocess.run(cmd, env=_env(), capture_output=True, text=True)
     if r.returncode:

@@ -41,7 +41,13 @@ def _instseg_model(a, names):
     model = build_model(a.arch, a.model, len(names), imgsz=a.imgsz)
     if a.weights:
         model.load_state_dict(model_state(load_checkpoint(a.weights)))
-    return model.eval()
+    return model.eval().to(_device(a.device))
+
+
+def _device(spec: str):
+    import torch
+
+    return torch.device("cpu" if spec in ("", "cpu") else f"cuda:{spec}" if spec.isdigit() else spec)
 
 
 def run_instseg(a, data: dict, model, profile: bool = False) -> dict:
@@ -78,11 +84,12 @@ def run_instseg(a, data: dict, model, profile: bool = False) -> dict:
         if profile:
             from torch.profiler import ProfilerActivity, profile as tprofile
 
-            prof = tprofile(activities=[ProfilerActivity.CPU])
+            acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+            prof = tprofile(activities=acts)
             prof.__enter__()
         with torch.no_grad():
             metrics, _m, _res = V.validate(model, records, data["names"], imgsz=a.imgsz, mask_stride=a.mask_stride,
-                                           batch=a.batch, device="cpu", workers=a.workers, gt=gt)
+                                           batch=a.batch, device=_device(a.device), workers=a.workers, gt=gt)
         total = time.perf_counter() - t0
         if prof is not None:
             prof.__exit__(None, None, None)
@@ -119,10 +126,10 @@ def run_yolo(a, data: dict, work: Path) -> tuple[dict, dict]:
 
     configure_offline(quiet=True)
     t0 = time.perf_counter()
-    cfg = PredictConfig(imgsz=a.imgsz, conf=0.001, batch=a.batch, device="cpu")
+    cfg = PredictConfig(imgsz=a.imgsz, conf=0.001, batch=a.batch, device=a.device)
     ours = api.evaluate_weights(a.weights, data["yaml"], "val", cfg).to_dict()
     t1 = time.perf_counter()
-    YOLO(str(a.weights)).val(data=str(data["yaml"]), imgsz=a.imgsz, batch=a.batch, device="cpu", conf=0.001,
+    YOLO(str(a.weights)).val(data=str(data["yaml"]), imgsz=a.imgsz, batch=a.batch, device=a.device, conf=0.001,
                              plots=False, verbose=False, project=str(work), name="val", exist_ok=True)
     t2 = time.perf_counter()
     n = data["n_val"]
@@ -139,6 +146,7 @@ def main() -> None:
     p.add_argument("--imgsz", type=int, default=320)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu, 0, cuda:0")
     p.add_argument("--val-images", type=int, default=50, help="first N val images (0 = all)")
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
@@ -172,7 +180,7 @@ def main() -> None:
             if why_not is None:
                 import torch
 
-                torch.save({"state_dict": model.state_dict()}, state_path)
+                torch.save({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}}, state_path)
                 ref_name = "mmdet test loop"
         elif a.reference == "auto":
             why_not = f"no reference loop for {a.arch} in this script"

@@ -165,6 +165,9 @@ class TrainConfig:
     """Use deterministic algorithms (slower)."""
     amp: bool = True
     """Automatic mixed precision on CUDA (ignored on CPU)."""
+    compile: bool = False
+    """torch.compile the backbone and neck in place (opt-in: the first iterations compile; checkpoints keep
+    the plain keys)."""
     ema: bool | None = None
     """Model EMA; None = the recipe's choice (its `ema:`; on for ultralytics, warmup-cosine, upstream-rtmdet-ins)."""
     cache: str | None = None

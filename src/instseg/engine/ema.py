@@ -41,6 +41,7 @@ class ModelEMA:
         d = ema_decay(self.updates, self.decay_max, self.tau)
         msd = unwrap(model).state_dict()
         seen: set[int] = set()
+        averaged, sources = [], []
         with torch.no_grad():
             for k, v in self.ema.state_dict().items():
                 if v.data_ptr() in seen:
@@ -48,9 +49,13 @@ class ModelEMA:
                 seen.add(v.data_ptr())
                 src = msd[k].detach()
                 if v.dtype.is_floating_point:
-                    v.mul_(d).add_(src.to(v.dtype), alpha=1 - d)
+                    averaged.append(v)
+                    sources.append(src.to(v.dtype))
                 else:
                     v.copy_(src)
+            if averaged:  # one multi-tensor kernel per op, not two small ops per tensor (same arithmetic)
+                torch._foreach_mul_(averaged, d)
+                torch._foreach_add_(averaged, sources, alpha=1 - d)
 
     def state_dict(self) -> dict:
         return {"model": self.ema.state_dict(), "updates": self.updates}

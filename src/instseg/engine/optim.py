@@ -60,7 +60,9 @@ def build_optimizer(model, s: ResolvedSchedule):
     decay = {"weight": s.weight_decay, "bn": 0.0, "bias": 0.0}
     param_groups = [{"params": groups[g], **base, "weight_decay": decay[g], "param_group": g,
                      "initial_lr": s.lr0} for g in GROUPS]
-    return cls(param_groups, **base)
+    # foreach: one multi-tensor kernel per update op instead of a Python loop over the tensors (torch picks
+    # it by itself on CUDA only; scripts/bench/bench_step_knobs.py measures it on the CPU)
+    return cls(param_groups, **base, foreach=True)
 
 
 def apply_schedule(optimizer, s: ResolvedSchedule, ni: int) -> int:

@@ -60,6 +60,20 @@ def _train_step_module(model):
     return TrainStep(model)
 
 
+def compile_in_place(model) -> list[str]:
+    """``torch.compile`` the shallowest ``backbone`` and ``neck`` modules of ``model`` in place
+    (``nn.Module.compile``: the state_dict keys stay as they are, no ``_orig_mod.``); their input is the fixed
+    ``imgsz`` batch, so they compile once, while the heads' target-dependent losses stay eager. Returns the
+    compiled module names."""
+    done: list[str] = []
+    for name, module in model.named_modules():
+        leaf = name.rsplit(".", 1)[-1]
+        if leaf in ("backbone", "neck") and not any(name.startswith(d + ".") for d in done):
+            module.compile()
+            done.append(name)
+    return done
+
+
 def _targets_to(targets: list[dict], device) -> list[dict]:
     return [{k: v.to(device, non_blocking=True) for k, v in t.items()} for t in targets]
 
@@ -141,6 +155,10 @@ class Trainer:
         self.amp = bool(cfg.amp and self.device.type == "cuda")
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.step_module = _train_step_module(self.model)
+        if cfg.compile:
+            compiled = compile_in_place(self.model)
+            self.log.echo(f"compile: {', '.join(compiled) or 'no backbone/neck module found'} (torch.compile, "
+                          "in place; the first iterations compile)")
         if self.info.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.step_module = torch.nn.parallel.DistributedDataParallel(self.step_module, device_ids=ids,
