@@ -18,9 +18,8 @@ def random_hsv(
     lut_h = ((x * r[0]) % 180).astype(np.uint8)
     lut_s = np.clip(x * r[1], 0, 255).astype(np.uint8)
     lut_v = np.clip(x * r[2], 0, 255).astype(np.uint8)
-    h, s, v = cv2.split(cv2.cvtColor(img, cv2.COLOR_RGB2HSV))
-    hsv = cv2.merge((cv2.LUT(h, lut_h), cv2.LUT(s, lut_s), cv2.LUT(v, lut_v)))
-    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    table = np.stack([lut_h, lut_s, lut_v], 1).reshape(256, 1, 3)  # one 3-channel LUT: no split / merge
+    return cv2.cvtColor(cv2.LUT(cv2.cvtColor(img, cv2.COLOR_RGB2HSV), table), cv2.COLOR_HSV2RGB)
 
 
 def _lut(img: np.ndarray, alpha: float, beta: float) -> np.ndarray:
