@@ -6,6 +6,7 @@ session (variants alternate round by round; medians of the per-step times):
   fused          the fused optimizer kernel (fused=True)
   channels_last  model and images in channels-last memory format
   bf16           torch.autocast(bfloat16) around the forward (CPU autocast / CUDA autocast)
+  cl+bf16        both
   compile        backbone and neck compiled in place (``train compile=true``), after --compile-warmup steps
   loader W/T     the whole iteration with the real DataLoader (augmentation included): W workers, T torch
                  threads (the split engine/threads.py picks, and the others)
@@ -72,7 +73,7 @@ def main() -> None:
                 g["foreach"] = False
             if variant == "fused":
                 g["foreach"], g["fused"] = False, True
-        if variant == "channels_last":
+        if variant in ("channels_last", "cl+bf16"):
             model = model.to(memory_format=torch.channels_last)
         if variant == "compile":
             compile_in_place(model)
@@ -83,9 +84,9 @@ def main() -> None:
     def one(v, state, images, targets):
         model, opt, ema, step = state
         images = images.to(device)
-        if v == "channels_last":
+        if v in ("channels_last", "cl+bf16"):
             images = images.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=v == "bf16"):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=v in ("bf16", "cl+bf16")):
             losses = step(images, _targets_to(targets, device))
         loss = sum(losses.values())
         loss.backward()

@@ -75,7 +75,8 @@ def build_cfg(a):
         train_pipeline = _solo_pipeline(cfg.train_dataloader.dataset.pipeline, a.imgsz)
         test_pipeline = _solo_pipeline(cfg.test_dataloader.dataset.pipeline, a.imgsz)
         cfg.train_cfg = dict(type="EpochBasedTrainLoop", max_epochs=a.epochs, val_interval=1)
-    model["test_cfg"]["score_thr"] = a.conf  # the same threshold as instseg's validation (theirs: 0.05)
+    if a.arch == "rtmdet-ins":  # the threshold instseg's validation uses (theirs: 0.05); SOLOv2 keeps its
+        model["test_cfg"]["score_thr"] = a.conf  # test_cfg: instseg applies MMDetection's, the conf only tightens
     cfg.model = ConfigDict(model)
     meta = dict(classes=tuple(a.names))
 
