@@ -86,9 +86,10 @@ def test_gflops_of_an_engine_checkpoint_at_the_compare_imgsz(tiny_ckpt):
 
 
 @pytest.mark.slow
-def test_yolo_gflops_match_ultralytics_own_count(tmp_path):
+def test_yolo_gflops_match_ultralytics_own_count_and_it_is_timed_per_image(tmp_path, tiny_ckpt):
     """Ultralytics' get_flops (thop MACs x 2) and instseg's counter agree on the same model: the
-    convention is the same. thop also counts BatchNorm and activations, FlopCounterMode does not (~2 %)."""
+    convention is the same. thop also counts BatchNorm and activations, FlopCounterMode does not (~2 %).
+    The Ultralytics backend's predictor is timed image by image like the others."""
     from ultralytics import YOLO
     from ultralytics.utils.torch_utils import get_flops
 
@@ -101,6 +102,16 @@ def test_yolo_gflops_match_ultralytics_own_count(tmp_path):
     assert theirs > 0 and ours == pytest.approx(theirs, rel=0.03)
     assert count_gflops(path, 300) == pytest.approx(ours)  # rounded up to the stride, as Ultralytics does
 
+    from instseg.backends.ultralytics import BACKEND
+
+    images = tiny_ckpt[1]
+    cfg = PredictConfig(imgsz=64, conf=0.001, max_det=20, device="cpu")
+    mine = [BACKEND.predictor(path, cfg)([p])[0] for p in images]
+    theirs = BACKEND.predict(path, images, cfg)
+    assert [(a.height, a.width, len(a)) for a in mine] == [(b.height, b.width, len(b)) for b in theirs]
+    lat = measure_latency(BACKEND, path, images, cfg, warmup=1, iters=3)
+    assert len(lat.times_ms) == 3 and lat.ms_median > 0 and lat.distinct_images == 3
+
 
 def test_an_onnx_file_is_not_counted(tmp_path, monkeypatch):
     from instseg import backends
@@ -110,7 +121,7 @@ def test_an_onnx_file_is_not_counted(tmp_path, monkeypatch):
 
     monkeypatch.setattr(backends, "backend_for_weights", lambda w, cfg=None: OnnxLike())
     (tmp_path / "m.onnx").write_bytes(b"\0")
-    with pytest.raises(ValueError, match="not a torch module"):
+    with pytest.raises(ValueError, match="not a torch module .onnx backend."):
         count_gflops(tmp_path / "m.onnx", 64)
 
 

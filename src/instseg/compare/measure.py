@@ -206,8 +206,8 @@ def count_gflops(weights: Path, imgsz: int | None, image: Path | None = None, cf
         model, info, size = load_trained_model(weights, "cpu", imgsz, None if info.kind == "instseg" else info)
         x = _letterboxed(image, size, stride=get_architecture(info.architecture).mask_stride)
         return count_flops(lambda: model.predict(x, cfg.conf, cfg.max_det)) / 1e9
-    raise ValueError(f"{weights.name}: a {backend.name} model is not a torch module, its FLOPs cannot be counted "
-                     "(count the .pt it was made from)")
+    raise ValueError(f"{weights.name}: not a torch module ({backend.name} backend), its FLOPs cannot be counted; "
+                     "count the .pt it was exported from")
 
 
 def _letterboxed(image: Path | None, imgsz: int, stride: int):

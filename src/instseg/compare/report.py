@@ -158,8 +158,9 @@ def render_table(doc: dict, width: int = 160) -> str:
     t = Table(title=f"instseg compare: {doc['protocol'].get('data')} ({doc['protocol'].get('split')}, "
                     f"{len(doc['runs'][0]['per_class_ap']['segm']) if doc['runs'] else 0} classes)")
     for col in ("run", "mask mAP", f"{int(level * 100)}% CI", "mAP50", "mAP75", "APs/APm/APl", "box mAP",
-                "Ultralytics mask mAP", "params M", "GFLOPs", "ms/img p50/p90", "RSS MB", "epochs", "train s"):
-        t.add_column(col, justify="left" if col == "run" else "right")
+                "UL mask mAP", "params M", "GFLOPs", "ms/img p50/p90", "RSS MB", "epochs", "train s"):
+        t.add_column(col, justify="left" if col == "run" else "right",  # names and AP triples stay whole
+                     no_wrap=col in ("run", f"{int(level * 100)}% CI", "APs/APm/APl", "ms/img p50/p90"))
     for i, r in enumerate(runs):
         s, b = r["metrics"]["segm"], r["metrics"]["bbox"]
         lo, hi = r["ci"].get("segm_mAP", [None, None])
@@ -170,7 +171,7 @@ def render_table(doc: dict, width: int = 160) -> str:
         ul = (r.get("ultralytics_metrics") or {}).get("mask_mAP50-95")
         t.add_row(r["name"], _pct(s["mAP"]) + mark, f"{_pct(lo)}-{_pct(hi)}", _pct(s["mAP50"]), _pct(s["mAP75"]),
                   "/".join(_pct(s.get(k)) for k in ("mAPs", "mAPm", "mAPl")), _pct(b["mAP"]),
-                  "-" if ul is None else f"{_pct(ul)} (Ultralytics' own)",
+                  "-" if ul is None else _pct(ul),
                   "-" if r.get("params") is None else f"{r['params'] / 1e6:.2f}",
                   "-" if r.get("gflops") is None else f"{r['gflops']:.1f}",
                   _latency_cell(r),
@@ -183,7 +184,8 @@ def render_table(doc: dict, width: int = 160) -> str:
     console.print(t)
     console.print(f"* = mask mAP above the next row's with paired-bootstrap P > {1 - (1 - level) / 2:.3f} "
                   f"({doc['protocol'].get('bootstrap', {}).get('samples')} resamples of the val images). "
-                  "mAP in %, instseg's evaluator at original resolution, conf 0.001, 100 detections.")
+                  "mAP in %, instseg's evaluator at original resolution, conf 0.001, 100 detections; "
+                  "UL mask mAP: Ultralytics' own validator (YOLO only), for reference.")
     lat, fl = doc["protocol"].get("latency") or {}, doc["protocol"].get("gflops") or {}
     if lat:
         console.print(f"ms/img: median/p90 over {lat.get('images')} val images timed one by one (batch 1, after "
