@@ -594,8 +594,9 @@ def compare_cmd(
     out: Path = typer.Option(Path("work_dirs/compare/exp"), "--out", help="Compare folder (run folders inside)."),
     samples: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples of the val images (0 = off)."),
     bootstrap_seed: int = typer.Option(0, "--bootstrap-seed", help="Seed of the resamples."),
-    latency_iters: int = typer.Option(20, "--latency-iters", help="Val images timed per entry (0 = no timing)."),
-    latency_warmup: int = typer.Option(3, "--latency-warmup", help="Warm-up images before timing."),
+    latency_iters: int = typer.Option(20, "--latency-iters", help="Val images timed per entry, each on its own at "
+                                      "batch 1; median and p90 are over these per-image times (0 = no timing)."),
+    latency_warmup: int = typer.Option(3, "--latency-warmup", help="Warm-up images (untimed) before timing."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write the comparison's HTML report."),
     settings: Optional[list[str]] = typer.Option(None, "--set", help="KEY=VALUE for every entry, as `instseg "
                                                  "train` takes it (repeat), e.g. --set nbs=8 --set mosaic=0.5."),

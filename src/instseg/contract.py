@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, runtime_checkable
 
 from instseg.rundir import RunDir
 
@@ -80,6 +80,10 @@ class Backend(Protocol):
 
     def predict(self, weights: Path, images: Sequence[Path], cfg: PredictConfig) -> list["ImagePrediction"]:
         """One prediction per image, at the original image size (absolute pixels), masks as COCO RLE."""
+
+    def predictor(self, weights: Path, cfg: PredictConfig) -> Callable[[Sequence[Path]], list["ImagePrediction"]]:
+        """``weights`` loaded once: a function that predicts a list of image files as ``predict`` does (same
+        pre- and post-processing, ``cfg.batch`` at a time). ``instseg compare`` times it image by image."""
 
     def evaluate(self, weights: Path, records: list["ImageRecord"], cfg: PredictConfig,
                  out: Path | None = None) -> dict:

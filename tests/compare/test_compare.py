@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from instseg.compare.runs import CompareError, Entry, check_same_ground_truth, read_run
@@ -171,7 +172,13 @@ def test_compare_two_tiny_architectures_end_to_end(tmp_path, demo, monkeypatch, 
         lo, hi = run["ci"]["segm_mAP"]
         assert lo <= hi and 0.0 <= lo <= 1.0
         assert run["params"] > 1e5 and run["latency_ms"] > 0 and run["peak_rss_mb"] > 50
+        assert run["gflops"] > 0 and "gflops_error" not in run
+        lat = run["latency"]
+        assert len(lat["per_image_ms"]) == lat["images"] == 8 and lat["batch"] == 1 and lat["warmup"] == 1
+        assert lat["median_ms"] == pytest.approx(float(np.median(lat["per_image_ms"])), abs=1e-2)
+        assert lat["median_ms"] <= lat["p90_ms"] <= max(lat["per_image_ms"]) + 1e-3
         assert len(run["pr"]["segm"]["recall"]) == 101
+    assert saved["protocol"]["latency"]["images"] == 8 and saved["protocol"]["gflops"]["imgsz"] == 64
     assert len(saved["pairwise"]) == 1 and 0.0 <= saved["pairwise"][0]["p_a_greater"] <= 1.0
     rows = (out / "compare.csv").read_text().splitlines()
     assert rows[0].startswith("name,architecture") and len(rows) == 3

@@ -76,7 +76,8 @@ COMPARE = {
     "protocol": {"split": "val", "imgsz": 160, "epochs": 3, "evaluator": "faster-coco-eval"},
     "class_names": [],
     "runs": [
-        {"name": "solov2-nano", "architecture": "solov2", "size": "nano", "params": 4.1e6, "latency_ms": 9.5,
+        {"name": "solov2-nano", "architecture": "solov2", "size": "nano", "params": 4.1e6, "gflops": 31.25,
+         "latency_ms": 9.5, "latency": {"median_ms": 9.5, "p90_ms": 13.75},
          "metrics": {"segm": {"mAP": 0.31, "mAP50": 0.52, "mAP75": 0.3}, "bbox": {"mAP": 0.35}},
          "ci": {"segm_mAP": [0.28, 0.34]}},
         {"name": "rtmdet-ins-tiny", "architecture": "rtmdet-ins", "size": "tiny", "params": 5.6e6,
@@ -108,6 +109,7 @@ def test_compare_page(tmp_path, demo_run, demo_data):
     assert html.count('class="lb-row"') == 2
     assert html.index("rtmdet-ins-tiny") < html.index("solov2-nano")  # ranked by mask mAP
     assert "[0.330, 0.390]" in html
+    assert "GFLOPs" in html and "31.2" in html and "13.8" in html  # GFLOPs and latency p90 (solov2-nano)
     for stem in ("per_class_heatmap", "pr_overlay", "latency_vs_map"):
         assert (folder / "report" / "plots" / f"{stem}.svg").exists()
     assert html.count('class="side"') == 4  # the 4 demo val images, each across both runs

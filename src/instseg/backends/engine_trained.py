@@ -71,6 +71,11 @@ class EngineTrainedBackend:
 
         return predict_images(weights, images, cfg, self._foreign_info(weights, cfg))
 
+    def predictor(self, weights: Path, cfg: PredictConfig):
+        from instseg.engine.predict import image_predictor
+
+        return image_predictor(weights, cfg, self._foreign_info(weights, cfg))
+
     def evaluate(self, weights: Path, records, cfg: PredictConfig, out: Path | None = None) -> dict:
         from instseg.engine.predict import evaluate_records
 

@@ -107,6 +107,27 @@ class OnnxBackend:
 
         return self._predict_records(Path(weights), _records(images), cfg)
 
+    def predictor(self, weights: Path, cfg: PredictConfig):
+        """The session (or Ultralytics' AutoBackend) made once; each call predicts a list of image files."""
+        from dataclasses import replace
+
+        from instseg.engine.predict import _records
+
+        self._require()
+        weights = Path(weights)
+        meta = read_metadata(weights)
+        imgsz = check_imgsz(weights, meta, cfg.imgsz)
+        if meta.get("kind") == "ultralytics":
+            from instseg.backends import ultralytics as ub
+
+            why = ub.available()
+            if why:
+                raise BackendUnavailable(f"{weights} is a YOLO export, run by Ultralytics' AutoBackend; {why}")
+            batch = cfg.batch if self.describe(weights).extra.get("dynamic") else 1
+            return ub.predictor(weights, replace(cfg, imgsz=imgsz, batch=batch))
+        sess = make_session(weights, cfg.device)
+        return lambda images: predict_onnx(weights, meta, _records(images), cfg, imgsz, sess=sess)
+
     def _predict_records(self, weights: Path, records: list, cfg: PredictConfig) -> list:
         self._require()
         meta = read_metadata(weights)
@@ -144,8 +165,9 @@ class OnnxBackend:
         return evaluate(gt, results).to_dict()
 
 
-def predict_onnx(weights: Path, meta: dict, records: list, cfg: PredictConfig, imgsz: int) -> list:
-    """ImagePredictions (original size, RLE) of an instseg-native or torchvision graph for ``records``."""
+def predict_onnx(weights: Path, meta: dict, records: list, cfg: PredictConfig, imgsz: int, sess=None) -> list:
+    """ImagePredictions (original size, RLE) of an instseg-native or torchvision graph for ``records``
+    (``sess``: an onnxruntime session of ``weights`` made earlier, else one is made here)."""
     import numpy as np
     import torch
 
@@ -164,7 +186,7 @@ def predict_onnx(weights: Path, meta: dict, records: list, cfg: PredictConfig, i
                                f"--max-det {cfg.max_det} --conf {cfg.conf} asks for more: re-export with "
                                f"--max-det {cfg.max_det}")
     batch = max(1, cfg.batch) if meta.get("dynamic") and arch != "maskrcnn" else 1
-    sess = make_session(weights, cfg.device)
+    sess = sess or make_session(weights, cfg.device)
     post = POSTPROCESS[arch]
     loader = make_loader(records, imgsz=imgsz, mask_stride=int(meta.get("mask_stride", 4)), batch=batch)
     preds = []

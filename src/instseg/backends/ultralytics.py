@@ -363,6 +363,9 @@ class UltralyticsBackend:
     def predict(self, weights: Path, images: Sequence[Path], cfg: PredictConfig) -> list[ImagePrediction]:
         return predict(weights, images, cfg)
 
+    def predictor(self, weights: Path, cfg: PredictConfig):
+        return predictor(weights, cfg)
+
     def evaluate(self, weights: Path, records, cfg: PredictConfig, out: Path | None = None) -> dict:
         import tempfile
 
@@ -423,10 +426,11 @@ def evaluate_split(weights: Path, records: list, names: list[str], cfg: PredictC
     return add_gt_sha256(evaluate(gt, results).to_dict(json_safe=True), gt)
 
 
-def predict(weights: Path, images: Sequence[Path], cfg: PredictConfig) -> list[ImagePrediction]:
-    """Ultralytics' predictions of ``images`` mapped to instseg's records: boxes xyxy and RLE masks in
-    absolute pixels of the original EXIF-oriented image, labels 0-based. Images are decoded by instseg
-    (EXIF, gray, 16-bit handled as for the ground truth) and handed to Ultralytics as BGR arrays."""
+def predictor(weights: Path, cfg: PredictConfig):
+    """``weights`` loaded once (Ultralytics' ``YOLO``): ``fn(images) -> [ImagePrediction]`` with boxes xyxy and
+    RLE masks in absolute pixels of the original EXIF-oriented image, labels 0-based. Images are decoded by
+    instseg (EXIF, gray, 16-bit handled as for the ground truth) and handed to Ultralytics as BGR arrays,
+    ``cfg.batch`` at a time."""
     _require()
     if cfg.mask_threshold != 0.5:
         raise ConfigError(f"mask_threshold={cfg.mask_threshold}: Ultralytics binarizes masks at 0.5; use 0.5")
@@ -441,26 +445,35 @@ def predict(weights: Path, images: Sequence[Path], cfg: PredictConfig) -> list[I
                   batch=max(1, cfg.batch), device=cfg.device.split(",")[0] or None)
     if cfg.imgsz:
         kwargs["imgsz"] = cfg.imgsz
-    out: list[ImagePrediction] = []
-    paths = [Path(p) for p in images]
-    for start in range(0, len(paths), max(1, cfg.batch)):
-        chunk = paths[start:start + max(1, cfg.batch)]
-        arrays = [np.ascontiguousarray(load_image(p)[:, :, ::-1]) for p in chunk]
-        for path, image, result in zip(chunk, arrays, model.predict(arrays, **kwargs)):
-            h, w = image.shape[:2]
-            pred = ImagePrediction(path=path, height=h, width=w)
-            if result.boxes is not None and len(result.boxes):
-                pred.boxes = result.boxes.xyxy.cpu().numpy().astype(np.float32)
-                pred.scores = result.boxes.conf.cpu().numpy().astype(np.float32)
-                pred.labels = result.boxes.cls.cpu().numpy().astype(np.int64)
-                masks = result.masks.data.cpu().numpy() > 0.5 if result.masks is not None else None
-                if masks is None or masks.shape[1:] != (h, w):
-                    raise WeightsError(f"{weights}: gave no masks at {w}x{h} for {path}; is it a -seg model?")
-                pred.masks = [mask_to_rle(m.astype(np.uint8)) for m in masks]
-            out.append(pred)
-    return out
+
+    def predict_chunk(images: Sequence[Path]) -> list[ImagePrediction]:
+        out: list[ImagePrediction] = []
+        paths = [Path(p) for p in images]
+        for start in range(0, len(paths), max(1, cfg.batch)):
+            chunk = paths[start:start + max(1, cfg.batch)]
+            arrays = [np.ascontiguousarray(load_image(p)[:, :, ::-1]) for p in chunk]
+            for path, image, result in zip(chunk, arrays, model.predict(arrays, **kwargs)):
+                h, w = image.shape[:2]
+                pred = ImagePrediction(path=path, height=h, width=w)
+                if result.boxes is not None and len(result.boxes):
+                    pred.boxes = result.boxes.xyxy.cpu().numpy().astype(np.float32)
+                    pred.scores = result.boxes.conf.cpu().numpy().astype(np.float32)
+                    pred.labels = result.boxes.cls.cpu().numpy().astype(np.int64)
+                    masks = result.masks.data.cpu().numpy() > 0.5 if result.masks is not None else None
+                    if masks is None or masks.shape[1:] != (h, w):
+                        raise WeightsError(f"{weights}: gave no masks at {w}x{h} for {path}; is it a -seg model?")
+                    pred.masks = [mask_to_rle(m.astype(np.uint8)) for m in masks]
+                out.append(pred)
+        return out
+
+    return predict_chunk
+
+
+def predict(weights: Path, images: Sequence[Path], cfg: PredictConfig) -> list[ImagePrediction]:
+    """Ultralytics' predictions of ``images`` mapped to instseg's records (see :func:`predictor`)."""
+    return predictor(weights, cfg)(images)
 
 
 __all__ = ["BACKEND", "UltralyticsBackend", "resume_config", "INSTALL_HINT", "METRICS_NOTE", "available", "check_dataset", "configure_offline",
            "describe_weights", "evaluate_split", "is_ultralytics_checkpoint", "model_source", "predict",
-           "pretrained_path", "resolve_ultralytics_args", "train"]
+           "predictor", "pretrained_path", "resolve_ultralytics_args", "train"]

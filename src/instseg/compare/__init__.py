@@ -5,7 +5,7 @@
 * :mod:`~instseg.compare.runs`: run folders as entries, the shared ground truth and its hash check;
 * :mod:`~instseg.compare.score`: one evaluator on one ground truth, bootstrap intervals, pairwise P(A > B);
 * :mod:`~instseg.compare.bootstrap`: per-image COCO matches computed once, re-accumulated per resample;
-* :mod:`~instseg.compare.measure`: latency, parameters, peak memory, the same way for every backend;
+* :mod:`~instseg.compare.measure`: per-image latency, parameters, GFLOPs, peak memory, the same way for every backend;
 * :mod:`~instseg.compare.report`: the JSON/CSV writers and the rich table;
 * :mod:`~instseg.evaluation.gt_hash`: the ground-truth content hash (imports nothing of instseg).
 """

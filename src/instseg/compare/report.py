@@ -39,9 +39,12 @@ def build_document(entries, scores: dict, extras: dict, names: list[str], protoc
             "name": e.name, "architecture": e.architecture, "size": e.size, "seed": e.seed,
             "run_dir": _rel(e.root, out), "resumed": e.resumed, "trained_on": e.trained_on,
             "params": x.get("params"),
+            "gflops": x.get("gflops"),
             "latency_ms": None if lat is None else lat.ms_median,
-            "latency": None if lat is None else {"median_ms": lat.ms_median, "p90_ms": lat.ms_p90,
-                                                 "repeats": lat.repeats, "device": lat.device},
+            "latency": None if lat is None else {
+                "median_ms": lat.ms_median, "p90_ms": lat.ms_p90, "mean_ms": lat.ms_mean, "device": lat.device,
+                "batch": lat.batch, "images": lat.images, "distinct_images": lat.distinct_images,
+                "warmup": lat.warmup, "threads": lat.threads, "per_image_ms": [round(t, 3) for t in lat.times_ms]},
             "peak_rss_mb": None if lat is None else lat.peak_rss_mb,
             "peak_cuda_mb": None if lat is None else lat.peak_cuda_mb,
             "train_s": e.train_s,
@@ -54,7 +57,7 @@ def build_document(entries, scores: dict, extras: dict, names: list[str], protoc
         }
         if e.metrics_json.get("ultralytics_metrics"):
             run["ultralytics_metrics"] = e.metrics_json["ultralytics_metrics"]
-        for k in ("params_error", "latency_error"):
+        for k in ("params_error", "gflops_error", "latency_error"):
             if x.get(k):
                 run[k] = x[k]
         runs.append(run)
@@ -71,7 +74,7 @@ def build_document(entries, scores: dict, extras: dict, names: list[str], protoc
 
 CSV_COLUMNS = ("name", "architecture", "size", "seed", "status", "segm_mAP", "segm_mAP_lo", "segm_mAP_hi",
                "segm_mAP50", "segm_mAP75", "segm_mAPs", "segm_mAPm", "segm_mAPl", "bbox_mAP", "bbox_mAP_lo",
-               "bbox_mAP_hi", "bbox_mAP50", "ultralytics_mask_mAP50-95", "params_m", "latency_ms",
+               "bbox_mAP_hi", "bbox_mAP50", "ultralytics_mask_mAP50-95", "params_m", "gflops", "latency_ms",
                "latency_p90_ms", "peak_rss_mb", "epochs_done", "train_s", "error")
 
 
@@ -80,6 +83,7 @@ def _csv_rows(doc: dict) -> list[dict]:
     for r in doc["runs"]:
         row = {"name": r["name"], "architecture": r["architecture"], "size": r["size"], "seed": r.get("seed"),
                "status": "ok", "params_m": None if r.get("params") is None else r["params"] / 1e6,
+               "gflops": r.get("gflops"),
                "latency_ms": r.get("latency_ms"), "peak_rss_mb": r.get("peak_rss_mb"), "train_s": r.get("train_s"),
                "epochs_done": r.get("epochs_done"),
                "latency_p90_ms": (r.get("latency") or {}).get("p90_ms"),
@@ -125,6 +129,14 @@ def _pct(v) -> str:
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}"
 
 
+def _latency_cell(r: dict) -> str:
+    lat = r.get("latency") or {}
+    if r.get("latency_ms") is None:
+        return "-"
+    p90 = lat.get("p90_ms")
+    return f"{r['latency_ms']:.1f}" + ("" if p90 is None else f"/{p90:.1f}")
+
+
 def render_table(doc: dict, width: int = 160) -> str:
     """The comparison as text (rich): one row per run, best mask mAP first; ``*`` marks a run whose mask
     mAP is significantly (paired bootstrap, 95 %) above the next run's; then the pairwise probabilities,
@@ -146,8 +158,9 @@ def render_table(doc: dict, width: int = 160) -> str:
     t = Table(title=f"instseg compare: {doc['protocol'].get('data')} ({doc['protocol'].get('split')}, "
                     f"{len(doc['runs'][0]['per_class_ap']['segm']) if doc['runs'] else 0} classes)")
     for col in ("run", "mask mAP", f"{int(level * 100)}% CI", "mAP50", "mAP75", "APs/APm/APl", "box mAP",
-                "Ultralytics mask mAP", "params M", "ms/img", "RSS MB", "epochs", "train s"):
-        t.add_column(col, justify="left" if col == "run" else "right")
+                "UL mask mAP", "params M", "GFLOPs", "ms/img p50/p90", "RSS MB", "epochs", "train s"):
+        t.add_column(col, justify="left" if col == "run" else "right",  # names and AP triples stay whole
+                     no_wrap=col in ("run", f"{int(level * 100)}% CI", "APs/APm/APl", "ms/img p50/p90"))
     for i, r in enumerate(runs):
         s, b = r["metrics"]["segm"], r["metrics"]["bbox"]
         lo, hi = r["ci"].get("segm_mAP", [None, None])
@@ -158,19 +171,28 @@ def render_table(doc: dict, width: int = 160) -> str:
         ul = (r.get("ultralytics_metrics") or {}).get("mask_mAP50-95")
         t.add_row(r["name"], _pct(s["mAP"]) + mark, f"{_pct(lo)}-{_pct(hi)}", _pct(s["mAP50"]), _pct(s["mAP75"]),
                   "/".join(_pct(s.get(k)) for k in ("mAPs", "mAPm", "mAPl")), _pct(b["mAP"]),
-                  "-" if ul is None else f"{_pct(ul)} (Ultralytics' own)",
+                  "-" if ul is None else _pct(ul),
                   "-" if r.get("params") is None else f"{r['params'] / 1e6:.2f}",
-                  "-" if r.get("latency_ms") is None else f"{r['latency_ms']:.1f}",
+                  "-" if r.get("gflops") is None else f"{r['gflops']:.1f}",
+                  _latency_cell(r),
                   "-" if r.get("peak_rss_mb") is None else f"{r['peak_rss_mb']:.0f}",
                   "-" if r.get("epochs_done") is None else str(r["epochs_done"]),
                   "-" if r.get("train_s") is None else f"{r['train_s']:.0f}")
     for f in doc.get("failed", []):
-        t.add_row(f["name"], "FAILED", f["error"][:60], *([""] * 10))
+        t.add_row(f["name"], "FAILED", f["error"][:60], *([""] * 11))
     console = Console(file=io.StringIO(), width=width, force_terminal=False, color_system=None)
     console.print(t)
     console.print(f"* = mask mAP above the next row's with paired-bootstrap P > {1 - (1 - level) / 2:.3f} "
                   f"({doc['protocol'].get('bootstrap', {}).get('samples')} resamples of the val images). "
-                  "mAP in %, instseg's evaluator at original resolution, conf 0.001, 100 detections.")
+                  "mAP in %, instseg's evaluator at original resolution, conf 0.001, 100 detections; "
+                  "UL mask mAP: Ultralytics' own validator (YOLO only), for reference.")
+    lat, fl = doc["protocol"].get("latency") or {}, doc["protocol"].get("gflops") or {}
+    if lat:
+        console.print(f"ms/img: median/p90 over {lat.get('images')} val images timed one by one (batch 1, after "
+                      f"{lat.get('warmup')} warm-up images, device {lat.get('device')}, {lat.get('threads')} threads), "
+                      "decode + pre-processing + model + masks at original size. GFLOPs at "
+                      f"{fl.get('imgsz')}x{fl.get('imgsz')}, batch 1: FLOPs/1e9 with 2 FLOPs per multiply-add "
+                      "(as Ultralytics).")
     if doc.get("pairwise"):
         pt = Table(title="paired bootstrap: P(row's mask mAP > column's)")
         pt.add_column("")

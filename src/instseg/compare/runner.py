@@ -169,7 +169,7 @@ def compare(entries: list[Entry], out: Path, *, protocol: dict, device: str = ""
     """Score, time and bootstrap ``entries``; write ``out/compare.json`` and ``out/compare.csv``; return the
     document (schema ``instseg.compare/1``)."""
     from instseg.compare import bootstrap as bs
-    from instseg.compare.measure import count_params, measure_latency
+    from instseg.compare.measure import count_gflops, count_params, measure_latency
     from instseg.compare.report import build_document, write_outputs
     from instseg.compare.score import score_entry
 
@@ -178,6 +178,7 @@ def compare(entries: list[Entry], out: Path, *, protocol: dict, device: str = ""
     if not ok:
         raise CompareError("every entry failed: " + "; ".join(f"{e.name}: {e.error}" for e in entries))
     gt = check_same_ground_truth(ok, protocol.get("split", "val"))
+    imgsz = protocol.get("imgsz") or ok[0].cfg.imgsz
     weights = bs.resample_weights(len(gt.gt["images"]), samples, seed)
     scores, extras = {}, {}
     for e in ok:
@@ -193,8 +194,14 @@ def compare(entries: list[Entry], out: Path, *, protocol: dict, device: str = ""
             extra["params"] = count_params(e.weights) if e.weights else None
         except Exception as ex:
             extra["params"], extra["params_error"] = None, f"{type(ex).__name__}: {ex}"[:200]
+        if e.weights is not None:
+            try:
+                extra["gflops"] = count_gflops(e.weights, imgsz, gt.records[0].path if gt.records else None)
+            except Exception as ex:
+                extra["gflops"], extra["gflops_error"] = None, f"{type(ex).__name__}: {ex}"[:200]
+                log.debug("counting the FLOPs of %s failed", e.name, exc_info=True)
         if latency_iters > 0 and e.weights is not None:
-            progress(f"[compare] {e.name}: timing {latency_iters} images at batch 1")
+            progress(f"[compare] {e.name}: timing {latency_iters} images one by one at batch 1")
             try:
                 from instseg.backends import backend_for_weights
                 from instseg.contract import PredictConfig
@@ -209,14 +216,32 @@ def compare(entries: list[Entry], out: Path, *, protocol: dict, device: str = ""
         extras[e.name] = extra
     protocol = {**protocol, "gt_sha256": gt.sha256, "split": gt.split, "data": str(Path(gt.data).resolve()),
                 "evaluator": "faster-coco-eval", "conf": 0.001, "max_det": 100,
-                "latency": {"device": device or "auto", "batch": 1, "warmup": latency_warmup,
-                            "iters": latency_iters, "imgsz": protocol.get("imgsz")},
+                "latency": {"device": device or "auto", "batch": 1, "warmup": latency_warmup, "images": latency_iters,
+                            "imgsz": protocol.get("imgsz"), "threads": _threads(),
+                            "method": "Backend.predictor: weights loaded once, then each val image predicted and "
+                                      "timed on its own (decode, letterbox, forward, post-processing to "
+                                      "original-size RLE masks); median and p90 over the per-image times"},
+                "gflops": {"imgsz": imgsz, "batch": 1, "counter": "torch.utils.flop_counter.FlopCounterMode",
+                           "convention": "FLOPs / 1e9, 2 FLOPs per multiply-add (Ultralytics' get_flops: thop "
+                                         "MACs x 2); convolutions, matmuls, attention only",
+                           "input": "the first val image letterboxed to imgsz x imgsz, on the CPU",
+                           "forward": "engine models: model.predict (conf 0.001, 100 detections); Ultralytics: "
+                                      "its nn.Module forward (as get_flops; NMS and mask assembly not counted)"},
                 "bootstrap": {"samples": samples, "seed": seed, "level": level, "over": "val images",
                               "weights": "bayesian (n * Dirichlet(1..1))", "interval": "percentile"}}
     doc = build_document(entries, scores, extras, gt.names, protocol, out)
     doc["created"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     write_outputs(doc, out)
     return doc
+
+
+def _threads() -> int | None:
+    try:
+        import torch
+
+        return torch.get_num_threads()
+    except ImportError:
+        return None
 
 
 def format_exception(e: BaseException) -> str:

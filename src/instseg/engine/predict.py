@@ -62,18 +62,29 @@ def _records(images: Sequence[Path]) -> list[ImageRecord]:
     return records
 
 
-def predict_images(weights: Path, images: Sequence[Path], cfg: PredictConfig,
-                   info: WeightsInfo | None = None) -> list[ImagePrediction]:
-    """Predictions of ``weights`` for ``images``, at each image's original size (RLE masks)."""
+def image_predictor(weights: Path, cfg: PredictConfig, info: WeightsInfo | None = None):
+    """Load ``weights`` once; returns ``fn(images) -> [ImagePrediction]`` that predicts those image files
+    (decode, letterbox, the model, masks back at each image's original size as RLE), ``cfg.batch`` at a time."""
     from instseg.engine.distributed import DistInfo, select_device
     from instseg.engine.validate import make_loader, predict_loader
     from instseg.models.registry import get_architecture
 
     device = select_device(cfg.device, DistInfo())
     model, info, imgsz = load_trained_model(weights, device, cfg.imgsz, info)
-    loader = make_loader(_records(images), imgsz=imgsz, mask_stride=get_architecture(info.architecture).mask_stride,
-                         batch=cfg.batch)
-    return predict_loader(model, loader, device, conf=cfg.conf, max_det=cfg.max_det, mask_threshold=cfg.mask_threshold)
+    mask_stride = get_architecture(info.architecture).mask_stride
+
+    def predict(images: Sequence[Path]) -> list[ImagePrediction]:
+        loader = make_loader(_records(images), imgsz=imgsz, mask_stride=mask_stride, batch=cfg.batch)
+        return predict_loader(model, loader, device, conf=cfg.conf, max_det=cfg.max_det,
+                              mask_threshold=cfg.mask_threshold)
+
+    return predict
+
+
+def predict_images(weights: Path, images: Sequence[Path], cfg: PredictConfig,
+                   info: WeightsInfo | None = None) -> list[ImagePrediction]:
+    """Predictions of ``weights`` for ``images``, at each image's original size (RLE masks)."""
+    return image_predictor(weights, cfg, info)(images)
 
 
 def evaluate_records(weights: Path, records: Sequence[ImageRecord], cfg: PredictConfig | None = None,
@@ -148,5 +159,5 @@ def write_predictions(preds: Sequence[ImagePrediction], out: Path, names: Sequen
     return path
 
 
-__all__ = ["list_images", "load_trained_model", "predict_images", "evaluate_records", "draw_overlay",
+__all__ = ["list_images", "load_trained_model", "image_predictor", "predict_images", "evaluate_records", "draw_overlay",
            "write_predictions"]

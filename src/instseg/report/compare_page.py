@@ -95,9 +95,10 @@ def write_compare_report(compare: str | Path, *, data: Path | None = None) -> Pa
         rows.append([rank, r["name"], r["architecture"], r.get("size", ""),
                      fmt(_metric(r, "segm", "mAP")) + _ci(r, "segm_mAP"), fmt(_metric(r, "segm", "mAP50")) + _ci(r, "segm_mAP50"),
                      fmt(_metric(r, "segm", "mAP75")) + _ci(r, "segm_mAP75"), fmt(_metric(r, "bbox", "mAP")) + _ci(r, "bbox_mAP"),
-                     fmt(r.get("latency_ms"), ".1f"), "-" if params is None else f"{float(params) / 1e6:.2f} M"])
+                     fmt(r.get("latency_ms"), ".1f"), fmt((r.get("latency") or {}).get("p90_ms"), ".1f"),
+                     "-" if params is None else f"{float(params) / 1e6:.2f} M", fmt(r.get("gflops"), ".1f")])
     board = table(["#", "run", "architecture", "size", "mask mAP50-95 [CI]", "mask mAP50 [CI]", "mask mAP75 [CI]",
-                   "box mAP50-95 [CI]", "latency ms/img", "params"], rows,
+                   "box mAP50-95 [CI]", "latency ms/img (median)", "p90", "params", "GFLOPs"], rows,
                   [f'class="lb-row" data-run="{esc(r["name"])}"' for r in runs], cls="leaderboard")
 
     heat_rows = []

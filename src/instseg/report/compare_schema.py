@@ -11,7 +11,10 @@ A compare folder holds ``compare.json`` (and the report writes ``report/`` besid
         "gt_sha256": "ab12...",                            # hash of the COCO ground truth every run was scored on
         "imgsz": 640, "epochs": 50, "schedule": "ultralytics", "augment": "ultralytics",
         "evaluator": "faster-coco-eval",                   # engine name
-        "latency": {"device": "cuda:0", "batch": 1, "warmup": 10, "iters": 100, "imgsz": 640},
+        "latency": {"device": "0", "batch": 1, "warmup": 3, "images": 20, "imgsz": 640, "threads": 8,
+                    "method": "..."},                  # each image timed on its own; median/p90 over those
+        "gflops": {"imgsz": 640, "batch": 1, "counter": "torch.utils.flop_counter.FlopCounterMode",
+                   "convention": "FLOPs / 1e9, 2 FLOPs per multiply-add", "input": "...", "forward": "..."},
         "bootstrap": {"samples": 1000, "seed": 0, "level": 0.95}
       },
       "class_names": ["fire", ...],                        # order of every per-class array/dict
@@ -21,7 +24,12 @@ A compare folder holds ``compare.json`` (and the report writes ``report/`` besid
           "architecture": "solov2", "size": "nano",
           "run_dir": "../solov2-nano/exp",                 # relative to compare.json (or absolute)
           "params": 4.3e6,                                 # parameter count
-          "latency_ms": 12.5,                              # per image, protocol.latency settings
+          "gflops": 10.2,                                  # one forward, batch 1, protocol.gflops.imgsz
+                                                           # (null + "gflops_error": why it was not counted)
+          "latency_ms": 12.5,                              # median ms per image, protocol.latency settings
+          "latency": {"median_ms": 12.5, "p90_ms": 14.1, "mean_ms": 12.9, "device": "cuda:0 (NVIDIA ...)",
+                      "batch": 1, "images": 20, "distinct_images": 20, "warmup": 3, "threads": 8,
+                      "per_image_ms": [12.4, ...]},        # the timed images in order
           "metrics": {                                     # fractions in [0, 1]; null where undefined
             "segm": {"mAP": 0.41, "mAP50": 0.62, "mAP75": 0.44},
             "bbox": {"mAP": 0.45, "mAP50": 0.66, "mAP75": 0.49}
