@@ -168,6 +168,12 @@ class TrainConfig:
     compile: bool = False
     """torch.compile the backbone and neck in place (opt-in: the first iterations compile; checkpoints keep
     the plain keys)."""
+    channels_last: bool | None = None
+    """Channels-last memory format for the model and its batches; None = on for CPU training (measured
+    0.73-0.88x the step time of the default format on this project's CPU machine), off on CUDA."""
+    cpu_amp: bool = False
+    """bfloat16 autocast for CPU training (0.36-0.57x the step time with channels_last on a CPU with AMX;
+    slower without bf16 hardware; changes the numerics, hence opt-in)."""
     ema: bool | None = None
     """Model EMA; None = the recipe's choice (its `ema:`; on for ultralytics, warmup-cosine, upstream-rtmdet-ins)."""
     cache: str | None = None

@@ -104,3 +104,35 @@ def test_trainer_records_val_time_and_builds_the_gt_once(demo_data, tmp_path, ti
     rows = list(csv.DictReader(run.results_csv.open()))
     assert all(float(r["time/val"]) > 0 for r in rows)
     assert len(calls) == 1  # three validations and the final metrics.json share one ground truth
+
+
+def _tiny_cfg(demo_data, tmp_path, **kw):
+    return TrainConfig(data=demo_data, architecture="tiny-test", epochs=1, imgsz=64, batch=4, device="cpu",
+                       workers=0, project=tmp_path, name="exp", quiet=True,
+                       schedule=ScheduleConfig(recipe="step", lr0=0.05), **kw)
+
+
+@pytest.mark.parametrize("channels_last,cpu_amp,expect_cl", [(None, False, True), (False, False, False),
+                                                             (None, True, True)])
+def test_cpu_memory_format_and_bf16(demo_data, tmp_path, tiny_arch, channels_last, cpu_amp, expect_cl):
+    from instseg.engine.trainer import Trainer
+    from instseg.engine.validate import memory_format_of
+
+    t = Trainer(_tiny_cfg(demo_data, tmp_path, channels_last=channels_last, cpu_amp=cpu_amp))
+    conv = next(p for p in t.model.parameters() if p.ndim == 4)
+    assert conv.is_contiguous(memory_format=torch.channels_last) == expect_cl
+    assert (memory_format_of(t.eval_model()) == torch.channels_last) == expect_cl  # the EMA copy follows
+    assert t.autocast.get("dtype") == (torch.bfloat16 if cpu_amp else None)
+    result = t.fit()
+    rows = list(csv.DictReader(result.run.results_csv.open()))
+    assert rows and all(float(r["train/loss"]) == float(r["train/loss"]) for r in rows)  # finite, not NaN
+
+
+def test_engine_speed_options_are_refused_for_ultralytics():
+    from instseg.backends.ultralytics_args import check_expressible
+    from instseg.config import ConfigError
+
+    for kw in ({"compile": True}, {"channels_last": True}, {"cpu_amp": True}):
+        with pytest.raises(ConfigError, match=next(iter(kw))):
+            check_expressible(TrainConfig(architecture="yolo11-seg", **kw))
+    check_expressible(TrainConfig(architecture="yolo11-seg"))  # the defaults pass

@@ -27,7 +27,7 @@ def _cfg(data, project, epochs=3):
 
 def _rows(path: Path) -> list[dict]:
     with open(path, newline="") as f:
-        return [{k: v for k, v in r.items() if k != "time"} for r in csv.DictReader(f)]
+        return [{k: v for k, v in r.items() if k not in ("time", "time/val")} for r in csv.DictReader(f)]
 
 
 class FullDisk:

@@ -38,7 +38,7 @@ def _args(data: Path, project: Path, *extra: str) -> list[str]:
 
 def _rows(path: Path) -> list[dict]:
     with open(path, newline="") as f:
-        return [{k: v for k, v in r.items() if k != "time"} for r in csv.DictReader(f)]
+        return [{k: v for k, v in r.items() if k not in ("time", "time/val")} for r in csv.DictReader(f)]
 
 
 def moments(seed: int = 16) -> list[str]:

@@ -150,10 +150,17 @@ class Trainer:
         from instseg.engine.optim import build_optimizer
         cfg = self.cfg
         self.schedule = self._resolve_schedule(cfg.epochs)
+        self.memory_format = torch.contiguous_format
+        if cfg.channels_last or (cfg.channels_last is None and self.device.type == "cpu"):
+            self.memory_format = torch.channels_last
+            self.model.to(memory_format=torch.channels_last)
         self.optimizer = build_optimizer(self.model, self.schedule)
-        self.ema = ModelEMA(self.model, decay=self.schedule.ema_decay) if self.schedule.ema else None
         self.amp = bool(cfg.amp and self.device.type == "cuda")
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.autocast = {"device_type": self.device.type, "enabled": self.amp}
+        if cfg.cpu_amp and self.device.type == "cpu":
+            self.autocast = {"device_type": "cpu", "dtype": torch.bfloat16, "enabled": True}
+        self.ema = ModelEMA(self.model, decay=self.schedule.ema_decay) if self.schedule.ema else None
         self.step_module = _train_step_module(self.model)
         if cfg.compile:
             compiled = compile_in_place(self.model)
@@ -271,8 +278,8 @@ class Trainer:
             if self.lr_scale != 1.0:
                 for group in self.optimizer.param_groups:
                     group["lr"] *= self.lr_scale
-            images = images.to(self.device, non_blocking=True)
-            with torch.autocast(self.device.type, enabled=self.amp):
+            images = images.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+            with torch.autocast(**self.autocast):
                 loss_dict = self.step_module(images, _targets_to(targets, self.device))
             loss = sum(loss_dict.values())
             self._check_finite(loss, loss_dict, epoch, i, ni)

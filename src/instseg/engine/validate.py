@@ -52,12 +52,26 @@ def predict_loader(model, loader, device, *, conf: float, max_det: int, mask_thr
     was_training = model.training
     model.eval()
     it = loader if progress is None else progress(loader, len(loader), "val")
+    fmt = memory_format_of(model)
     with torch.no_grad():
         for images, _targets, metas in it:
-            outputs = model.predict(images.to(device, non_blocking=True), conf, max_det)
+            outputs = model.predict(images.to(device, non_blocking=True).contiguous(memory_format=fmt), conf,
+                                    max_det)
             preds += [to_image_prediction(o, m, mask_threshold) for o, m in zip(outputs, metas)]
     model.train(was_training)
     return preds
+
+
+def memory_format_of(model):
+    """channels_last when the model's first 4-D weight is stored so (the trainer's CPU default), else the
+    default format: batches are fed in the format the convolutions expect."""
+    import torch
+
+    for p in model.parameters():
+        if p.ndim == 4:
+            return torch.channels_last if p.is_contiguous(memory_format=torch.channels_last) and not \
+                p.is_contiguous() else torch.contiguous_format
+    return torch.contiguous_format
 
 
 def ground_truth(records: Sequence[ImageRecord], names: Sequence[str]) -> tuple[dict, list[ImageRecord]]:
@@ -86,4 +100,4 @@ def validate(model, records: Sequence[ImageRecord], names: Sequence[str], *, img
     return metrics.to_dict(), metrics, results
 
 
-__all__ = ["make_loader", "to_image_prediction", "predict_loader", "ground_truth", "validate"]
+__all__ = ["memory_format_of", "make_loader", "to_image_prediction", "predict_loader", "ground_truth", "validate"]
