@@ -168,6 +168,9 @@ class TrainConfig:
     compile: bool = False
     """torch.compile the backbone and neck in place (opt-in: the first iterations compile; checkpoints keep
     the plain keys)."""
+    roi_batch: int | None = None
+    """RoIs sampled per image for the box and mask heads of two-stage models (Mask R-CNN, torchvision and
+    Detectron2); None = the model's own default (512)."""
     channels_last: bool | None = None
     """Channels-last memory format for the model and its batches; None = on for CPU training (measured
     0.73-0.88x the step time of the default format on this project's CPU machine), off on CUDA."""

@@ -53,3 +53,18 @@ def test_pretrained_backbone_reaches_the_native_builder(monkeypatch):
     cfg = TrainConfig(architecture="solov2", model="nano", imgsz=128, pretrained_backbone=True)
     setup_mod.build_for_run(cfg, num_classes=2, log=lambda *_: None)
     assert seen["pretrained_backbone"] is True
+
+
+def test_roi_batch_reaches_two_stage_models_and_is_refused_elsewhere():
+    from instseg.config import ConfigError, TrainConfig
+    from instseg.engine.setup import build_for_run
+
+    m = build_for_run(TrainConfig(architecture="maskrcnn", model="r50-fpn", imgsz=64, roi_batch=128), 1,
+                      log=lambda *_: None)
+    assert m.model.roi_heads.fg_bg_sampler.batch_size_per_image == 128
+    default = build_for_run(TrainConfig(architecture="maskrcnn", model="r50-fpn", imgsz=64), 1, log=lambda *_: None)
+    assert default.model.roi_heads.fg_bg_sampler.batch_size_per_image == 512
+    with pytest.raises(ConfigError, match="roi_batch=64: rtmdet-ins samples no RoIs"):
+        build_for_run(TrainConfig(architecture="rtmdet-ins", model="tiny", imgsz=64, roi_batch=64), 1)
+    with pytest.raises(ConfigError, match="positive"):
+        build_for_run(TrainConfig(architecture="maskrcnn", model="r50-fpn", imgsz=64, roi_batch=0), 1)

@@ -84,7 +84,7 @@ def check_expressible(cfg: TrainConfig) -> None:
     if cfg.pretrained_backbone:
         problems.append("pretrained_backbone=True: Ultralytics has no backbone-only weights; use --pretrained "
                         "(the whole COCO model)")
-    for name in ("compile", "channels_last", "cpu_amp"):
+    for name in ("compile", "channels_last", "cpu_amp", "roi_batch"):
         if getattr(cfg, name):
             problems.append(f"{name}={getattr(cfg, name)}: instseg's engine option, not one of Ultralytics' "
                             "trainer; leave it unset for YOLO (Ultralytics has its own amp)")

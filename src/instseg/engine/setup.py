@@ -127,11 +127,19 @@ def build_for_run(cfg: TrainConfig, num_classes: int, log=print):
     takes = inspect.signature(import_builder(spec.builder)).parameters
     if cfg.weights is not None and not Path(cfg.weights).is_file():
         raise WeightsError(f"--weights {cfg.weights}: file not found")
+    heads: dict = {}
+    if cfg.roi_batch is not None:
+        if "roi_batch" not in takes:
+            raise ConfigError(f"roi_batch={cfg.roi_batch}: {cfg.architecture} samples no RoIs (a two-stage "
+                              "setting: maskrcnn, detectron2-maskrcnn); leave it unset")
+        if cfg.roi_batch < 1:
+            raise ConfigError(f"roi_batch={cfg.roi_batch} must be a positive number of RoIs per image (e.g. 128)")
+        heads["roi_batch"] = int(cfg.roi_batch)
     if cfg.weights is not None and not is_instseg_checkpoint(cfg.weights):
         log(f"loading {cfg.weights} as an upstream checkpoint of {cfg.architecture}")
         return build_model(cfg.architecture, cfg.model, num_classes, imgsz=cfg.imgsz, pretrained=Path(cfg.weights),
-                           freeze=cfg.freeze)
-    extra = {}
+                           freeze=cfg.freeze, **heads)
+    extra = dict(heads)
     if cfg.pretrained_backbone:
         if "pretrained_backbone" not in takes:
             raise ConfigError(f"--pretrained-backbone: {cfg.architecture} has no separate ImageNet backbone "

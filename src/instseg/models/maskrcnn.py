@@ -45,13 +45,15 @@ def _pretrained_model(fn, weights_enum, size: str, **kw):
 
 def build_maskrcnn(size: str, num_classes: int, *, imgsz: int = 640, pretrained: bool | str | Path = False,
                    freeze: int = 0,
-                   score_thr: float = 0.05, nms_iou: float = 0.5, max_det: int = 100, **_: object):
+                   score_thr: float = 0.05, nms_iou: float = 0.5, max_det: int = 100, roi_batch: int = 512,
+                   **_: object):
     """A :class:`MaskRCNNModel` of ``size`` ('r50-fpn' or 'r50-fpn-v2') for ``num_classes`` classes.
 
     ``pretrained``: True = torchvision's COCO weights with the box and mask predictors re-initialized for
     ``num_classes + 1`` outputs; a path = a torchvision ``MaskRCNN.state_dict()`` file (or ``{"model": ...}``
     as torchvision's reference scripts save it), predictors re-initialized when the class count differs.
-    ``freeze``: the first N backbone stages get ``requires_grad=False``.
+    ``freeze``: the first N backbone stages get ``requires_grad=False``. ``roi_batch``: RoIs sampled per image
+    for the box and mask heads (torchvision's ``box_batch_size_per_image``).
     """
     import torchvision.models.detection as tvd
     from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
@@ -62,7 +64,7 @@ def build_maskrcnn(size: str, num_classes: int, *, imgsz: int = 640, pretrained:
     fn_name, enum_name = SIZES[size]
     fn = getattr(tvd, fn_name)
     kw = dict(min_size=imgsz, max_size=imgsz, box_score_thresh=score_thr, box_nms_thresh=nms_iou,
-              box_detections_per_img=max_det)
+              box_detections_per_img=max_det, box_batch_size_per_image=roi_batch)
     if isinstance(pretrained, (str, Path)):
         model = fn(weights=None, weights_backbone=None, num_classes=num_classes + 1, **kw)
         load_torchvision_state(model, Path(pretrained))
