@@ -654,7 +654,8 @@ def tune_cmd(
     data: Optional[Path] = typer.Option(None, "--data", help="The dataset's data.yaml (not needed with --resume)."),
     architecture: str = typer.Option("rtmdet-ins", "--architecture", "-a", help="See `instseg list-models`."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Size; default: the architecture's."),
-    space: Path = typer.Option(Path("configs/tune/default.yaml"), "--space", help="Search-space YAML."),
+    space: Optional[Path] = typer.Option(
+        None, "--space", help="Search-space YAML (default: the shipped one, instseg/configs/tune/default.yaml)."),
     trials: int = typer.Option(32, "--trials", help="Trials in all (Optuna TPE, seeded)."),
     epochs: int = typer.Option(30, "--epochs", help="Epochs per trial (ASHA's max budget)."),
     imgsz: Optional[int] = typer.Option(None, "--imgsz", help="Training size of every trial."),
@@ -676,8 +677,8 @@ def tune_cmd(
         None, metavar="[KEY=VALUE]...", help="Fixed settings of every trial (as `instseg train KEY=VALUE`)."),
 ) -> None:
     """Search hyperparameters on Ray Tune (Optuna TPE + ASHA): `instseg tune --data data.yaml -a rtmdet-ins
-    -m tiny --space configs/tune/default.yaml --trials 32 --epochs 30` -> work_dirs/tune/exp/{trials.csv,
-    best.yaml}; retrain the best with best.yaml."""
+    -m tiny --trials 32 --epochs 30` (the shipped search space; --space your.yaml for another) ->
+    work_dirs/tune/exp/{trials.csv, best.yaml}; retrain the best with best.yaml."""
     from instseg.config import TrainConfig, apply_overrides
     from instseg.tune.runner import TuneOptions, run_search
 
