@@ -640,8 +640,9 @@ def compare_cmd(
     batch: Optional[int] = typer.Option(None, "--batch", help="Batch size for every entry (default: each size's)."),
     schedule: str = typer.Option("ultralytics", "--schedule", help="Schedule recipe for every entry."),
     augment: str = typer.Option("ultralytics", "--augment", help="Augmentation recipe for every entry."),
-    seeds: Optional[list[str]] = typer.Option(None, "--seeds", metavar="INT...", help="Train each entry once per seed: --seeds 0 1 2 "
-                                              "(or --seeds 0,1,2, or --seeds 0 --seeds 1 ...)."),
+    seeds: Optional[list[str]] = typer.Option(
+        None, "--seeds", metavar="INT...",
+        help="Train each entry once per seed: --seeds 0 1 2 (or --seeds 0,1,2, or --seeds 0 --seeds 1 ...)."),
     device: str = typer.Option("", "--device", help="cpu or 0: training, scoring and timing device."),
     workers: int = typer.Option(4, "--workers", help="DataLoader workers per training run."),
     out: Path = typer.Option(Path("work_dirs/compare/exp"), "--out", help="Compare folder (run folders inside)."),
