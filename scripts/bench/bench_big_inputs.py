@@ -1,5 +1,5 @@
 """Peak memory of instseg on inputs built to exhaust it (issue 16). Each case runs in a fresh process and
-prints its own peak RSS (``ru_maxrss``), so one case's memory never hides another's; its input is written
+prints its own peak RSS (VmHWM), so one case's memory never hides another's; its input is written
 beforehand by another fresh process, so building the input is not counted either.
 
     PYTHONPATH=src python scripts/bench/bench_big_inputs.py            # all cases
@@ -24,12 +24,22 @@ from pathlib import Path
 
 
 def rss_mb() -> float:
-    """This process's peak RSS so far (Linux reports ru_maxrss in KB)."""
+    """This process's peak RSS so far: VmHWM of /proc/self/status, the high-water mark of this process's own
+    memory. (ru_maxrss would do in a child of a small process, but Linux carries the spawning process's
+    RSS over into the child's ru_maxrss at exec: a case started from a 1.5 GB pytest starts at 1.5 GB.)
+    Elsewhere ru_maxrss (KB on Linux)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # Each case is two steps, each run in its own fresh process: ``prepare_*`` writes the input into a folder,
-# ``case_*`` imports what it needs, takes its peak RSS so far as the baseline and reads the input. ru_maxrss
+# ``case_*`` imports what it needs, takes its peak RSS so far as the baseline and reads the input. The peak
 # never goes down, so building the input in the measured process (a 200 MB COCO JSON is ~1 GB of Python
 # objects while it is written) would raise the baseline above the load and hide what the load needs.
 def prepare_bomb(tmp: Path) -> None:

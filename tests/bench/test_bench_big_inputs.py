@@ -51,3 +51,14 @@ def test_script_prints_one_line_per_case():
     assert out.returncode == 0, out.stderr
     [line] = out.stdout.splitlines()
     assert line.startswith("label") and "peak RSS" in line and "label-too-large" in line
+
+
+def test_a_big_parent_does_not_inflate_the_case():
+    """The measuring process's figures are its own even when the process that starts it is large (Linux
+    carries the parent's RSS into a child's ru_maxrss at exec; VmHWM starts afresh)."""
+    ballast = bytearray(400 * 2**20)  # zero pages are not resident: touch one byte per page
+    for i in range(0, len(ballast), 4096):
+        ballast[i] = 1
+    r = _bench().measure("label", 1)
+    assert r["baseline_mb"] < 200 and r["peak_mb"] < 200, r
+    del ballast
