@@ -100,9 +100,13 @@ CASES = [
 
 
 @pytest.mark.parametrize("argv,codes,expected", [pytest.param(a, c, e, id=i) for i, a, c, e in CASES])
-def test_wrong_invocation_is_one_clear_line(argv, codes, expected, files, demo_data_module, capfd):
+def test_wrong_invocation_is_one_clear_line(argv, codes, expected, files, demo_data_module, capfd, tmp_path,
+                                           monkeypatch):
     argv = [a.replace(D, str(demo_data_module)).replace(F, str(files)) for a in argv]
+    monkeypatch.chdir(tmp_path)  # where the default work_dirs/ would go: nothing may be left there
     code, out = run_cli(argv, capfd)
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    assert not left, f"a failed invocation left {left}"
     assert "Traceback" not in out, out
     assert code in codes, f"exit {code}:\n{out}"
     lines = [line for line in out.splitlines() if all(s.lower() in line.lower() for s in expected)]

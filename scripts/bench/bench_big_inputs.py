@@ -1,5 +1,6 @@
 """Peak memory of instseg on inputs built to exhaust it (issue 16). Each case runs in a fresh process and
-prints its own peak RSS, so one case's memory never hides another's.
+prints its own peak RSS (VmHWM), so one case's memory never hides another's; its input is written
+beforehand by another fresh process, so building the input is not counted either.
 
     PYTHONPATH=src python scripts/bench/bench_big_inputs.py            # all cases
     PYTHONPATH=src python scripts/bench/bench_big_inputs.py --case coco --coco-mb 200
@@ -23,17 +24,36 @@ from pathlib import Path
 
 
 def rss_mb() -> float:
+    """This process's peak RSS so far: VmHWM of /proc/self/status, the high-water mark of this process's own
+    memory. (ru_maxrss would do in a child of a small process, but Linux carries the spawning process's
+    RSS over into the child's ru_maxrss at exec: a case started from a 1.5 GB pytest starts at 1.5 GB.)
+    Elsewhere ru_maxrss (KB on Linux)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def case_bomb(tmp: Path) -> str:
+# Each case is two steps, each run in its own fresh process: ``prepare_*`` writes the input into a folder,
+# ``case_*`` imports what it needs, takes its peak RSS so far as the baseline and reads the input. The peak
+# never goes down, so building the input in the measured process (a 200 MB COCO JSON is ~1 GB of Python
+# objects while it is written) would raise the baseline above the load and hide what the load needs.
+def prepare_bomb(tmp: Path) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "hardening"))
     from test_bombs import png_bomb
 
+    png_bomb(tmp / "bomb.png")
+
+
+def case_bomb(tmp: Path):
     from instseg.data.images import load_image
     from instseg.errors import DatasetError
 
-    path = png_bomb(tmp / "bomb.png")
+    path = tmp / "bomb.png"
     base = rss_mb()
     try:
         load_image(path)
@@ -43,26 +63,22 @@ def case_bomb(tmp: Path) -> str:
     return f"30000x30000 PNG ({path.stat().st_size / 1024:.0f} KB on disk): {outcome}", base
 
 
+def prepare_label(tmp: Path) -> None:
+    with open(tmp / "big.txt", "wb") as f:
+        f.truncate(2**30)
+
+
 def case_label(tmp: Path):
     from instseg.data.yolo import parse_yolo_labels
 
-    path = tmp / "big.txt"
-    with open(path, "wb") as f:
-        f.truncate(2**30)
     base = rss_mb()
-    _, findings = parse_yolo_labels(path, 640, 480, 3)
+    _, findings = parse_yolo_labels(tmp / "big.txt", 640, 480, 3)
     return f"1 GB label file (sparse): {findings[0].code}: {findings[0].message[:70]}...", base
 
 
-def case_instances(tmp: Path):
-    import numpy as np
-
-    from instseg.data.coco import records_to_coco
-    from instseg.data.dataset import InstanceSegDataset
-    from instseg.data.types import ImageRecord
-    from instseg.data.yolo import parse_yolo_labels
-
+def prepare_instances(tmp: Path) -> None:
     import cv2
+    import numpy as np
 
     rng = np.random.default_rng(0)
     lines = []
@@ -73,6 +89,16 @@ def case_instances(tmp: Path):
         lines.append(f"{k % 3} " + " ".join(f"{v:.6f}" for v in pts.ravel()))
     (tmp / "many.txt").write_text("\n".join(lines) + "\n")
     cv2.imwrite(str(tmp / "many.jpg"), np.zeros((640, 640, 3), np.uint8))
+
+
+def case_instances(tmp: Path):
+    import torch  # noqa: F401  (the dataset imports it: in the baseline, not in the input's cost)
+
+    from instseg.augment.dataset import InstanceSegDataset
+    from instseg.data.coco import records_to_coco
+    from instseg.data.types import ImageRecord
+    from instseg.data.yolo import parse_yolo_labels
+
     base = rss_mb()
     t = time.time()
     instances, _ = parse_yolo_labels(tmp / "many.txt", 640, 640, 3)
@@ -84,13 +110,13 @@ def case_instances(tmp: Path):
             f"annotations, masks {tuple(sample['masks'].shape)} at stride 4 ({time.time() - t:.1f} s)"), base
 
 
-def _write_coco(path: Path, target_mb: float) -> int:
+def prepare_coco(tmp: Path, target_mb: float) -> None:
     import numpy as np
 
     rng = np.random.default_rng(0)
     images, anns, aid = [], [], 0
     size = 0
-    with open(path, "w") as f:
+    with open(tmp / "big.json", "w") as f:
         k = 0
         while size < target_mb * 2**20:
             k += 1
@@ -105,50 +131,73 @@ def _write_coco(path: Path, target_mb: float) -> int:
                 size += 420
         json.dump({"images": images, "annotations": anns,
                    "categories": [{"id": c, "name": f"c{c}"} for c in range(1, 6)]}, f)
-    return len(anns)
 
 
-def case_coco(tmp: Path, mb: float):
+def case_coco(tmp: Path):
     from instseg.data.coco import load_coco
 
     path = tmp / "big.json"
-    n = _write_coco(path, mb)
-    import gc
-
-    gc.collect()
     base = rss_mb()
     t = time.time()
     ds = load_coco(path, tmp)
+    n = sum(len(r.instances) for r in ds.records)
     return (f"COCO JSON of {path.stat().st_size / 2**20:.0f} MB ({len(ds.records)} images, {n} polygons): "
             f"loaded in {time.time() - t:.0f} s"), base
 
 
-def run_case(name: str, coco_mb: float) -> None:
+CASES = ("bomb", "label", "instances", "coco")
+
+
+def prepare_case(name: str, folder: Path, coco_mb: float) -> None:
+    {"bomb": prepare_bomb, "label": prepare_label, "instances": prepare_instances,
+     "coco": lambda t: prepare_coco(t, coco_mb)}[name](folder)
+
+
+def run_case(name: str, folder: Path) -> None:
+    """Measure one case on the input ``prepare_case`` wrote (call it in a fresh process)."""
+    text, base = {"bomb": case_bomb, "label": case_label, "instances": case_instances,
+                  "coco": case_coco}[name](folder)
+    peak = rss_mb()
+    print(json.dumps({"case": name, "what": text, "baseline_mb": round(base), "peak_mb": round(peak),
+                      "cost_mb": round(peak - base)}))
+
+
+def measure(name: str, coco_mb: float) -> dict:
+    """Prepare and measure case ``name``, each in its own fresh process; the measuring process's figures."""
     with tempfile.TemporaryDirectory() as d:
-        tmp = Path(d)
-        text, base = {"bomb": case_bomb, "label": case_label, "instances": case_instances,
-                      "coco": lambda t: case_coco(t, coco_mb)}[name](tmp)
-        print(json.dumps({"case": name, "what": text, "baseline_mb": round(base), "peak_mb": round(rss_mb()),
-                          "cost_mb": round(rss_mb() - base)}))
+        common = [sys.executable, __file__, "--case", name, "--dir", d, "--coco-mb", str(coco_mb)]
+        prep = subprocess.run([*common, "--prepare"], capture_output=True, text=True)
+        if prep.returncode != 0:
+            raise RuntimeError(f"preparing the input failed: {prep.stderr.strip()[-300:]}")
+        out = subprocess.run(common, capture_output=True, text=True)
+    line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else out.stderr.strip()[-300:]
+    try:
+        return json.loads(line)
+    except ValueError:
+        raise RuntimeError(line) from None
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--case", choices=["bomb", "label", "instances", "coco"])
+    ap.add_argument("--case", choices=CASES)
     ap.add_argument("--coco-mb", type=float, default=200)
+    ap.add_argument("--dir", type=Path, help=argparse.SUPPRESS)  # a case's input folder (the child processes)
+    ap.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)  # write the input, measure nothing
     args = ap.parse_args()
-    if args.case:
-        run_case(args.case, args.coco_mb)
+    if args.dir is not None:  # one step of one case, in this fresh process
+        if args.prepare:
+            prepare_case(args.case, args.dir, args.coco_mb)
+        else:
+            run_case(args.case, args.dir)
         return
-    for name in ("bomb", "label", "instances", "coco"):
-        out = subprocess.run([sys.executable, __file__, "--case", name, "--coco-mb", str(args.coco_mb)],
-                             capture_output=True, text=True)
-        line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else out.stderr.strip()[-300:]
+    for name in [args.case] if args.case else CASES:
         try:
-            r = json.loads(line)
-            print(f"{r['case']:10s} peak RSS {r['peak_mb']:6d} MB (input itself: +{r['cost_mb']} MB)  {r['what']}")
-        except ValueError:
-            print(f"{name:10s} FAILED: {line}")
+            r = measure(name, args.coco_mb)
+        except RuntimeError as e:
+            print(f"{name:10s} FAILED: {e}")
+            continue
+        print(f"{r['case']:10s} peak RSS {r['peak_mb']:6d} MB (after imports {r['baseline_mb']} MB, "
+              f"input itself: +{r['cost_mb']} MB)  {r['what']}")
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ def fire8_yaml(root: Path, dataset: Path = FIRE_SEG, n_train: int = 8, n_val: in
 def targets(only: list[str] | None = None, smallest: bool = False,
             sizes: list[str] | None = None) -> list[tuple[str, str, str | None]]:
     """(architecture, size, why it is skipped or None) for every registered architecture."""
-    from instseg.backends import load_backend
+    from instseg.backends import get_backend
     from instseg.models.registry import ARCHITECTURES
 
     out = []
@@ -53,7 +53,7 @@ def targets(only: list[str] | None = None, smallest: bool = False,
         if spec.status != "available":
             continue
         try:
-            why = load_backend(spec.backend).available()
+            why = get_backend(spec.backend).available()
         except Exception as e:  # a backend that cannot even be imported is skipped, with the reason
             why = f"{type(e).__name__}: {e}"
         chosen = list(spec.sizes)

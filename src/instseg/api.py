@@ -20,7 +20,8 @@ def train(cfg: TrainConfig, resume_epochs: int | None = None, force: bool = Fals
     ``callbacks``: ``fn(epoch: int, metrics: dict)`` called after each epoch's validation on the main rank
     (``segm_mAP``, ``bbox_mAP``, ... of that epoch; how ``tune`` reports)."""
     from instseg.backends import backend_for_architecture, backend_for_weights
-    from instseg.engine.setup import make_run_dir, with_defaults
+    from instseg.engine.setup import dataset_names, make_run_dir, run_project, with_defaults
+    from instseg.rundir import missing_folders, remove_failed_start
 
     run = None
     if cfg.resume is not None:
@@ -28,9 +29,20 @@ def train(cfg: TrainConfig, resume_epochs: int | None = None, force: bool = Fals
         cfg, run = owner.resume_config(Path(cfg.resume), resume_epochs, force=force)
     cfg = with_defaults(cfg)
     backend = backend_for_architecture(cfg.architecture)
+    created: list[Path] = []  # the folders this start makes (removed again if it fails before any epoch)
     if run is None and int(os.environ.get("WORLD_SIZE", 1)) == 1:
+        dataset_names(cfg.data)  # a missing or unreadable data.yaml stops here, before any folder is made
+        project = run_project(cfg)
+        parents = missing_folders(project)
+        reused = cfg.exist_ok and (project / cfg.name).exists()
         run = make_run_dir(cfg)  # under torchrun the engine picks it on rank 0 and broadcasts it
-    return backend.train(cfg, run, callbacks=callbacks) if callbacks else backend.train(cfg, run)
+        created = [] if reused else [run.root, *parents]
+    try:
+        return backend.train(cfg, run, callbacks=callbacks) if callbacks else backend.train(cfg, run)
+    except BaseException:
+        if created:  # a start that failed leaves no empty run folder behind (a resumed or reused one stays)
+            remove_failed_start(run, created)
+        raise
 
 
 def describe(weights: Path, cfg: PredictConfig | None = None):

@@ -576,7 +576,59 @@ def viz_augment_cmd(
 
 
 # ------------------------------------------------------------------------------------- compare (issue 11)
-@app.command("compare")
+def fold_seeds(args: list[str]) -> list[str]:
+    """``--seeds 0 1 2`` (several values after one flag, as documented) -> ``--seeds 0 --seeds 1 --seeds 2``,
+    what click parses; repeating ``--seeds`` keeps working. The tokens taken after the first value are those
+    that start with a digit (a seed, or a mistyped one such as ``1.5``, which then fails as a seed under
+    --seeds instead of being read as a run folder)."""
+    import re
+
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            return out + args[i:]
+        if arg != "--seeds" and not arg.startswith("--seeds="):
+            out.append(arg)
+            i += 1
+            continue
+        if arg == "--seeds":
+            if i + 1 >= len(args):  # no value: click says so
+                return out + args[i:]
+            values, i = [args[i + 1]], i + 2
+        else:
+            values, i = [arg.split("=", 1)[1]], i + 1
+        while i < len(args) and re.match(r"[+-]?\d", args[i]) and "/" not in args[i]:
+            values.append(args[i])
+            i += 1
+        for value in values:
+            out += ["--seeds", value]
+    return out
+
+
+def parse_seeds(values: list[str] | None) -> list[int]:
+    """The seeds of ``--seeds`` values, each one seed or several separated by commas or spaces (``0,1,2``,
+    ``"0 1 2"``); [0] when none. A value that is not an integer is a usage error naming --seeds."""
+    import re
+
+    seeds = []
+    for value in values or []:
+        for part in [v for v in re.split(r"[,\s]+", value) if v] or [value]:
+            try:
+                seeds.append(int(part))
+            except ValueError:
+                raise typer.BadParameter(f"{part!r} is not an integer seed (--seeds 0 1 2)",
+                                         param_hint="'--seeds'") from None
+    return seeds or [0]
+
+
+class _FoldSeeds(typer.core.TyperCommand):
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, fold_seeds(list(args)))
+
+
+@app.command("compare", cls=_FoldSeeds)
 def compare_cmd(
     run_dirs: Optional[list[Path]] = typer.Argument(None, help="Existing run folders to put side by side."),
     data: Optional[Path] = typer.Option(None, "--data", help="Train mode: the dataset's data.yaml."),
@@ -588,7 +640,9 @@ def compare_cmd(
     batch: Optional[int] = typer.Option(None, "--batch", help="Batch size for every entry (default: each size's)."),
     schedule: str = typer.Option("ultralytics", "--schedule", help="Schedule recipe for every entry."),
     augment: str = typer.Option("ultralytics", "--augment", help="Augmentation recipe for every entry."),
-    seeds: Optional[list[int]] = typer.Option(None, "--seeds", help="Train each entry once per seed (repeat)."),
+    seeds: Optional[list[str]] = typer.Option(
+        None, "--seeds", metavar="INT...",
+        help="Train each entry once per seed: --seeds 0 1 2 (or --seeds 0,1,2, or --seeds 0 --seeds 1 ...)."),
     device: str = typer.Option("", "--device", help="cpu or 0: training, scoring and timing device."),
     workers: int = typer.Option(4, "--workers", help="DataLoader workers per training run."),
     out: Path = typer.Option(Path("work_dirs/compare/exp"), "--out", help="Compare folder (run folders inside)."),
@@ -613,6 +667,10 @@ def compare_cmd(
     from instseg.compare.report import render_table
     from instseg.compare.runner import Protocol, collect_entries, compare, train_entries
 
+    seed_list = parse_seeds(seeds)
+    if run_dirs and seeds and (arch or data):  # `--seeds 0 x`: x was read as a run folder
+        raise typer.BadParameter(f"{str(run_dirs[0])!r} is not an integer seed (--seeds 0 1 2)",
+                                 param_hint="'--seeds'")
     if run_dirs and (arch or data or ray_address):
         raise typer.BadParameter("give run folders, or --data with -a entries (and --ray-address), not both",
                                  param_hint="RUN_DIRS")
@@ -627,7 +685,7 @@ def compare_cmd(
             raise typer.BadParameter("give --data and at least one -a ARCH:SIZE (or existing run folders)",
                                      param_hint="'--data' / '-a'")
         p = Protocol(data=data, epochs=epochs, time=hours, imgsz=imgsz, batch=batch, schedule=schedule, augment=augment,
-                     device=device, seeds=list(seeds or [0]), workers=workers, overrides=list(settings or []))
+                     device=device, seeds=seed_list, workers=workers, overrides=list(settings or []))
         entries = train_entries(list(arch), p, out, progress=typer.echo, ray_address=ray_address,
                                 gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run)
         proto = {"mode": "train", "imgsz": imgsz, "epochs": epochs, "time": hours, "batch": batch, "schedule": schedule,
@@ -655,7 +713,8 @@ def tune_cmd(
     data: Optional[Path] = typer.Option(None, "--data", help="The dataset's data.yaml (not needed with --resume)."),
     architecture: str = typer.Option("rtmdet-ins", "--architecture", "-a", help="See `instseg list-models`."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Size; default: the architecture's."),
-    space: Path = typer.Option(Path("configs/tune/default.yaml"), "--space", help="Search-space YAML."),
+    space: Optional[Path] = typer.Option(
+        None, "--space", help="Search-space YAML (default: the shipped one, instseg/configs/tune/default.yaml)."),
     trials: int = typer.Option(32, "--trials", help="Trials in all (Optuna TPE, seeded)."),
     epochs: int = typer.Option(30, "--epochs", help="Epochs per trial (ASHA's max budget)."),
     imgsz: Optional[int] = typer.Option(None, "--imgsz", help="Training size of every trial."),
@@ -677,8 +736,8 @@ def tune_cmd(
         None, metavar="[KEY=VALUE]...", help="Fixed settings of every trial (as `instseg train KEY=VALUE`)."),
 ) -> None:
     """Search hyperparameters on Ray Tune (Optuna TPE + ASHA): `instseg tune --data data.yaml -a rtmdet-ins
-    -m tiny --space configs/tune/default.yaml --trials 32 --epochs 30` -> work_dirs/tune/exp/{trials.csv,
-    best.yaml}; retrain the best with best.yaml."""
+    -m tiny --trials 32 --epochs 30` (the shipped search space; --space your.yaml for another) ->
+    work_dirs/tune/exp/{trials.csv, best.yaml}; retrain the best with best.yaml."""
     from instseg.config import TrainConfig, apply_overrides
     from instseg.tune.runner import TuneOptions, run_search
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,3 +88,49 @@ def next_run_dir(project: Path, name: str = "exp", exist_ok: bool = False, creat
         except FileExistsError:  # another process took it first
             continue
         return RunDir(path)
+
+
+def missing_folders(path: Path) -> list[Path]:
+    """``path`` and those of its parents that do not exist yet (deepest first): what creating it would add."""
+    out = []
+    for p in [Path(path), *Path(path).parents]:
+        if p.exists() or p.is_symlink():
+            break
+        out.append(p)
+    return out
+
+
+def _only_start_files(root: Path) -> bool:
+    """True when ``root`` holds nothing but what starting a run writes before its first epoch: config.yaml,
+    a results.csv of at most its header, TensorBoard event files, the empty weights/ and predictions/."""
+    for entry in root.iterdir():
+        if entry.is_symlink():
+            return False
+        if entry.is_dir():
+            if entry.name not in ("weights", "predictions") or any(entry.iterdir()):
+                return False
+        elif entry.name == "results.csv":
+            with open(entry, "rb") as f:
+                if len(f.read(1 << 16).splitlines()) > 1:
+                    return False
+        elif entry.name != "config.yaml" and not entry.name.startswith("events.out.tfevents."):
+            return False
+    return True
+
+
+def remove_failed_start(run: RunDir, created: list[Path]) -> bool:
+    """After a run failed to start: delete ``run.root`` when this start created it (it is in ``created``,
+    from :func:`missing_folders` before the folder was made) and it holds only what the start wrote, then the
+    other folders of ``created`` left empty. A folder that existed before, or that holds anything else (a
+    checkpoint, an epoch's results), is kept. True when the run folder was removed."""
+    root = Path(run.root)
+    if root not in created or not root.is_dir() or not _only_start_files(root):
+        return False
+    shutil.rmtree(root, ignore_errors=True)
+    for folder in created:
+        if folder != root:
+            try:
+                folder.rmdir()  # only when empty
+            except OSError:
+                break
+    return not root.exists()

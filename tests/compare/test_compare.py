@@ -193,3 +193,40 @@ def test_compare_two_tiny_architectures_end_to_end(tmp_path, demo, monkeypatch, 
     other = train_entries(["solov2:nano"], Protocol(data=demo, epochs=3, imgsz=64, device="cpu"), out,
                           progress=lambda *a: None)
     assert "another protocol" in other[0].error and "epochs 1 vs 3" in other[0].error
+
+
+@pytest.mark.parametrize("seeds, expected", [
+    (["--seeds", "0", "1", "2"], [0, 1, 2]),  # as the README writes it
+    (["--seeds", "0,1,2"], [0, 1, 2]),
+    (["--seeds", "0 1 2"], [0, 1, 2]),
+    (["--seeds", "3", "--seeds", "4"], [3, 4]),
+    (["--seeds=5", "6"], [5, 6]),
+    ([], [0]),
+])
+def test_seeds_take_several_values_after_one_flag(tmp_path, monkeypatch, capsys, seeds, expected):
+    from instseg.compare import runner
+    from instseg.errors import InstsegError
+
+    got = []
+
+    def fake_train_entries(specs, p, out, **kw):
+        got.append((list(specs), p.seeds))
+        raise InstsegError("stopped before training")
+
+    monkeypatch.setattr(runner, "train_entries", fake_train_entries)
+    code, err = _cli(monkeypatch, capsys, "--data", str(tmp_path / "d.yaml"), "-a", "rtmdet-ins:tiny", *seeds,
+                     "-a", "solov2:nano", "--out", str(tmp_path / "out"))
+    assert code == 1 and "stopped before training" in err, err
+    assert got == [(["rtmdet-ins:tiny", "solov2:nano"], expected)]
+
+
+@pytest.mark.parametrize("seeds, bad", [(["--seeds", "x"], "'x'"), (["--seeds", "0", "1.5"], "'1.5'"),
+                                        (["--seeds", "0,b"], "'b'"), (["--seeds", "0", "x"], "'x'")])
+def test_non_integer_seed_is_one_line_naming_seeds(tmp_path, monkeypatch, capsys, seeds, bad):
+    from instseg.compare import runner
+
+    monkeypatch.setattr(runner, "train_entries", lambda *a, **k: pytest.fail("trained with a bad seed"))
+    code, err = _cli(monkeypatch, capsys, "--data", str(tmp_path / "d.yaml"), "-a", "rtmdet-ins:tiny", *seeds)
+    assert code == 2 and "Traceback" not in err
+    [line] = [ln for ln in err.splitlines() if "--seeds" in ln and bad in ln and "integer" in ln]
+    assert "RUN_DIRS" not in err

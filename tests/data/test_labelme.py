@@ -204,3 +204,54 @@ def test_cli(labelme_dir, tmp_path):
         1: "dog",
         2: "bird",
     }
+
+
+BAD_IMAGE_PATHS = {
+    "too-long": ("x" * 5000 + ".png", "File name too long"),  # OSError ENAMETOOLONG
+    "lone-surrogate": ("a\ud800b.png", "surrogates not allowed"),  # UnicodeEncodeError
+    "nul": ("a\x00b.png", "null"),  # ValueError: embedded null byte
+}
+
+
+def _bad_path_dir(tmp_path: Path, image_path: str, embed: bool) -> Path:
+    d = tmp_path / "lm"
+    poly = [_shape("a", "polygon", [[1, 1], [9, 1], [9, 9]])]
+    _write(d, "good", _doc("good.png", poly))
+    doc = _doc("placeholder.png", poly, embed=np.zeros((H, W, 3), np.uint8) if embed else None)
+    doc["imagePath"] = image_path
+    # json.dumps escapes the surrogate as \ud800: the file itself is valid UTF-8, as LabelMe writes it
+    _write(d, "bad", doc, with_image=False)
+    return d
+
+
+@pytest.mark.parametrize("kind", BAD_IMAGE_PATHS)
+def test_unusable_image_path_is_a_finding_and_the_rest_converts(tmp_path, kind):
+    image_path, why = BAD_IMAGE_PATHS[kind]
+    report = labelme2yolo(_bad_path_dir(tmp_path, image_path, embed=False), tmp_path / "out")
+    assert report.images == {"train": 1}
+    [finding] = [f for f in report.findings if f.code == "bad-image-path"]
+    assert finding.file.name == "bad.json" and finding.severity.name == "ERROR"
+    assert "imagePath" in finding.message and why in finding.message and "file skipped" in finding.action
+    assert len(str(finding)) < 400  # a 5000-character imagePath is shortened
+    str(finding).encode("utf-8")  # printable: the surrogate is escaped
+    assert sorted(p.name for p in (tmp_path / "out" / "images" / "train").iterdir()) == ["good.png"]
+
+
+@pytest.mark.parametrize("kind", BAD_IMAGE_PATHS)
+def test_unusable_image_path_with_image_data_uses_the_embedded_image(tmp_path, kind):
+    image_path, _ = BAD_IMAGE_PATHS[kind]
+    report = labelme2yolo(_bad_path_dir(tmp_path, image_path, embed=True), tmp_path / "out")
+    assert report.images == {"train": 2}
+    [finding] = [f for f in report.findings if f.code == "bad-image-path"]
+    assert finding.file.name == "bad.json" and finding.severity.name == "WARNING" and "imageData" in finding.action
+
+
+@pytest.mark.parametrize("kind", ["too-long", "lone-surrogate"])
+def test_cli_unusable_image_path_is_one_line(tmp_path, kind):
+    d = _bad_path_dir(tmp_path, BAD_IMAGE_PATHS[kind][0], embed=False)
+    result = CliRunner().invoke(app, ["convert", "labelme2yolo", "--input", str(d), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert "internal error" not in result.output and "Traceback" not in result.output
+    [line] = [ln for ln in result.output.splitlines() if "bad.json" in ln]
+    assert "imagePath" in line and "file skipped" in line
+    assert "train: 1 images" in result.output

@@ -29,6 +29,15 @@ def _cases():
                          id=a.name) for a in ARCHITECTURES.values() if a.status == "available"]
 
 
+def test_targets_lists_every_available_architecture():
+    """The script's start-up (backend look-up per architecture) runs without training anything."""
+    from instseg.models.registry import ARCHITECTURES
+
+    rows = _bench().targets(smallest=True)
+    assert [a for a, _, _ in rows] == [a.name for a in ARCHITECTURES.values() if a.status == "available"]
+    assert all(why is None or isinstance(why, str) for _, _, why in rows)
+
+
 @pytest.mark.slow
 @pytest.mark.stress
 @pytest.mark.parametrize("arch,size", _cases())

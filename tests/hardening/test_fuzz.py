@@ -26,6 +26,17 @@ PARSERS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _same_inputs_in_any_order(request):
+    """The derandomized sets (everything but the slow set) draw the same inputs whichever tests ran before
+    (fuzz_strategies.global_constants_only); the slow set keeps hypothesis' local constants."""
+    if request.node.get_closest_marker("slow"):
+        yield
+        return
+    with S.global_constants_only():
+        yield
+
+
 def _yolo_bytes(raw: bytes, folder) -> None:
     """A label file of arbitrary bytes (not UTF-8, NUL, BOM) through the file reader."""
     from instseg.data.yolo import parse_yolo_labels
@@ -152,3 +163,49 @@ def test_coco_round_trip(tmp_path_factory, items):
     assert [i.cls for i in back] == [c for c, _ in items]
     for inst, (_, p) in zip(back, items):
         assert mask_iou(polygons_to_rle(inst.polygons, C.H, C.W), polygons_to_rle([p], C.H, C.W)) > 0.999
+
+
+
+_ORDER_PROBE = """
+import json, sys
+sys.path[:0] = sys.argv[1:3]
+from hypothesis import given
+import fuzz_strategies as S
+
+def draw():
+    seen = []
+
+    @S.fuzz_settings(60)
+    @given(S.labelme_doc())
+    def run(x):
+        seen.append(json.dumps(x, sort_keys=True, default=str))
+
+    run()
+    return seen
+
+plain = draw()
+with S.global_constants_only():
+    pinned = draw()
+import probe_constants  # a local module with constants of its own, as one an earlier test imported
+plain_after = draw()
+with S.global_constants_only():
+    pinned_after = draw()
+print(json.dumps({"plain_changed": plain_after != plain, "pinned_same": pinned_after == pinned}))
+"""
+
+
+def test_fast_inputs_do_not_depend_on_the_modules_earlier_tests_imported(tmp_path):
+    """In a fresh interpreter: importing one more local module changes what a derandomized set draws (why
+    test_fuzz_fast[labelme] once failed only after test_disk_full), except under global_constants_only."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    constants = f"TABLE = {list(range(3, 300))}\nNAMES = {['n' * k for k in range(1, 40)]}\n"
+    (tmp_path / "probe_constants.py").write_text(constants)
+    out = subprocess.run([sys.executable, "-c", _ORDER_PROBE, str(Path(__file__).parent), str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.splitlines()[-1])
+    assert result["plain_changed"], "hypothesis no longer draws local constants: global_constants_only can go"
+    assert result["pinned_same"], result

@@ -142,3 +142,32 @@ def test_best_breaks_ties_by_box_map_then_loss():
             for t, b, l in (("a", 0.01, 3.0), ("b", 0.02, 3.5), ("c", 0.02, 3.1))]
     assert pick_best(rows, "segm_mAP", "max")["trial"] == "c"
     assert pick_best(rows, "train_loss", "min")["trial"] == "a"
+
+
+def test_default_space_is_the_packaged_one_from_any_folder(tmp_path, monkeypatch):
+    """Outside a checkout there is no ./configs/: the default comes from the package's data."""
+    from instseg.presets import configs_dir
+    from instseg.tune.space import default_space
+
+    monkeypatch.chdir(tmp_path)
+    assert default_space().is_absolute() and default_space() == configs_dir() / "tune" / "default.yaml"
+    assert [d.key for d in load_space(None, BASE)] == [d.key for d in load_space(default_space(), BASE)]
+
+
+def test_cli_tune_default_space_from_a_tmp_folder(tmp_path, monkeypatch, demo_data):
+    """`instseg tune` without --space, run away from the repository, gets past the space (up to Ray)."""
+    from typer.testing import CliRunner
+
+    from instseg.cli import app
+    from instseg.errors import InstsegError
+    from instseg.tune import runner
+
+    def stop():
+        raise InstsegError("stopped where Ray would start")
+
+    monkeypatch.setattr(runner, "_require_ray", stop)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["tune", "--data", str(demo_data), "-a", "rtmdet-ins", "-m", "tiny",
+                                      "--trials", "1", "--epochs", "1"])
+    assert isinstance(result.exception, InstsegError), result.output
+    assert str(result.exception) == "stopped where Ray would start"  # not "no such search-space file"

@@ -227,12 +227,20 @@ def _image_for(
     from instseg.data.imagesize import read_image_size
 
     rel = str(data["imagePath"]).replace("\\", "/")
-    src = (path.parent / rel).resolve()  # reading may leave the folder (../images/a.jpg); writing never does
     suffix = Path(rel).suffix.lower()
     suffix = suffix if suffix in IMAGE_SUFFIXES else ".jpg"
     name = unique_name(path.with_suffix(suffix), len(taken), taken)  # the JSON's own name, not imagePath
     dst = inside(out, out / "images" / split / name)
-    if src.is_file():
+    try:  # reading may leave the folder (../images/a.jpg); writing never does
+        src = (path.parent / rel).resolve()
+        exists = src.is_file()
+        unusable = None
+    except (OSError, UnicodeError, ValueError) as e:  # too long for the file system, a lone surrogate, a NUL
+        src, exists = None, False
+        why = e.strerror if isinstance(e, OSError) and e.strerror else getattr(e, "reason", None) or str(e)
+        shown = repr(rel) if len(rel) <= 80 else f"{rel[:40]!r}... ({len(rel)} characters)"
+        unusable = f"imagePath {shown} is not a usable file name ({why})"
+    if exists:
         try:
             size = read_image_size(src)
         except InstsegError:  # the dataset checks report unreadable images when the dataset is used
@@ -260,7 +268,18 @@ def _image_for(
             if kind is not None and kind != dst.suffix:
                 dst = inside(out, dst.with_suffix(kind))
             atomic_write_bytes(dst, raw)
+            if unusable:
+                report.findings.append(
+                    Finding(Severity.WARNING, "bad-image-path", unusable, path,
+                            action="the embedded imageData was used; fix imagePath in the JSON")
+                )
             return dst
+    if unusable:
+        report.findings.append(
+            Finding(Severity.ERROR, "bad-image-path", f"{unusable} and imageData is empty", path,
+                    action="file skipped; set imagePath to the image's file name, relative to the JSON")
+        )
+        return None
     report.findings.append(
         Finding(
             Severity.ERROR,

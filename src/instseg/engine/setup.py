@@ -53,10 +53,15 @@ def resume_config(last: Path, epochs: int | None = None, force: bool = False) ->
     return cfg, RunDir(Path(last).resolve().parent.parent)
 
 
+def run_project(cfg: TrainConfig) -> Path:
+    """The folder the run folder goes in: ``--project``, else ``work_dirs/<architecture>-<size>``."""
+    return Path(cfg.project or default_project(cfg.architecture,
+                                               cfg.model or get_architecture(cfg.architecture).default_size))
+
+
 def make_run_dir(cfg: TrainConfig) -> RunDir:
     """The new run folder (``project/name``, ``name2``... as Ultralytics increments), created."""
-    project = cfg.project or default_project(cfg.architecture, cfg.model or get_architecture(cfg.architecture).default_size)
-    return next_run_dir(project, cfg.name, cfg.exist_ok).make()
+    return next_run_dir(run_project(cfg), cfg.name, cfg.exist_ok).make()
 
 
 def load_records(data: Path, split: str, log=print) -> list[ImageRecord]:
@@ -154,5 +159,5 @@ def build_for_run(cfg: TrainConfig, num_classes: int, log=print):
     return model
 
 
-__all__ = ["with_defaults", "resume_config", "make_run_dir", "load_records", "dataset_names", "seed_everything",
-           "load_matching", "build_for_run"]
+__all__ = ["with_defaults", "resume_config", "run_project", "make_run_dir", "load_records", "dataset_names",
+           "seed_everything", "load_matching", "build_for_run"]

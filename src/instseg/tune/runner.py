@@ -29,8 +29,8 @@ class TuneOptions:
     """One search. ``base`` holds data, architecture, size, epochs, imgsz...: every trial = base + sample."""
 
     base: TrainConfig
-    space: Path
-    """The search-space YAML (configs/tune/default.yaml)."""
+    space: Path | None
+    """The search-space YAML; None = the shipped one (instseg.tune.space.default_space)."""
     trials: int = 32
     """Trials sampled in all (Optuna TPE after its random start-up trials)."""
     metric: str = "segm_mAP"
@@ -81,12 +81,14 @@ def experiment_dir(opts: TuneOptions) -> Path:
 
 
 def _search_dict(opts: TuneOptions, dists, exp: Path, gpus: float) -> dict:
+    from instseg.tune.space import default_space
+
     base = to_dict(opts.base)
     base["data"] = str(Path(opts.base.data).resolve()) if opts.base.data else None  # trials run elsewhere
     return {"base": base, "dists": [[d.key, d.kind, list(d.args)] for d in dists], "experiment": str(exp),
             "metric": opts.metric, "mode": opts.mode, "epochs": opts.base.epochs, "trials": opts.trials,
             "seed": opts.seed, "gpus_per_trial": gpus, "cpus_per_trial": opts.cpus_per_trial,
-            "space_file": str(Path(opts.space).resolve())}
+            "space_file": str(Path(opts.space or default_space()).resolve())}
 
 
 def _init_ray(opts: TuneOptions) -> bool:

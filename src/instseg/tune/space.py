@@ -121,11 +121,20 @@ def validate_space(dists: list[Dist], base: TrainConfig, source: str = "<space>"
                                  f"{v!r}, which the config refuses ({e}); narrow the range") from e
 
 
-def load_space(path: Path, base: TrainConfig) -> list[Dist]:
-    """Parse and validate the space file ``path`` against ``base``."""
-    path = Path(path)
+def default_space() -> Path:
+    """The shipped search space: ``tune/default.yaml`` of the installed package's configs (package data),
+    wherever instseg is run from."""
+    from instseg.presets import configs_dir
+
+    return configs_dir() / "tune" / "default.yaml"
+
+
+def load_space(path: Path | None, base: TrainConfig) -> list[Dist]:
+    """Parse and validate the space file ``path`` (None: :func:`default_space`) against ``base``."""
+    path = default_space() if path is None else Path(path)
     if not path.is_file():
-        raise SpaceError(f"{path}: no such search-space file (the shipped one: configs/tune/default.yaml)")
+        raise SpaceError(f"{path}: no such search-space file; pass --space PATH, or leave --space out for the "
+                         f"shipped one ({default_space()})")
     text = path.read_text()
     dists = parse_space(text, str(path))
     validate_space(dists, base, str(path), _key_lines(text))
@@ -147,5 +156,5 @@ def apply_sample(base: TrainConfig, dists: list[Dist], sample: dict) -> TrainCon
     return apply_overrides(base, [by_key[k].override(v) for k, v in sample.items() if k in by_key])
 
 
-__all__ = ["Dist", "SpaceError", "KINDS", "RESERVED", "parse_space", "validate_space", "load_space", "to_ray",
+__all__ = ["Dist", "SpaceError", "KINDS", "RESERVED", "parse_space", "validate_space", "default_space", "load_space", "to_ray",
            "apply_sample"]
