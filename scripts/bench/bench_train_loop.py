@@ -96,7 +96,6 @@ def torchvision_loop(a) -> None:
     from torchvision.models.detection import maskrcnn_resnet50_fpn
     from torchvision.transforms import functional as TF
 
-    from instseg.augment.rasterize import rasterize_polygons
 
     torch.manual_seed(a.seed)
     dev = torch.device("cpu" if a.device in ("", "cpu") else f"cuda:{a.device}" if a.device.isdigit() else a.device)
@@ -117,9 +116,9 @@ def torchvision_loop(a) -> None:
             h, w = info["height"], info["width"]
             boxes = torch.tensor([[x["bbox"][0], x["bbox"][1], x["bbox"][0] + x["bbox"][2],
                                    x["bbox"][1] + x["bbox"][3]] for x in anns], dtype=torch.float32).reshape(-1, 4)
-            masks = torch.from_numpy(np.stack([
-                rasterize_polygons([np.asarray(p, float).reshape(-1, 2) for p in x["segmentation"]], h, w, 1)
-                for x in anns]) if anns else np.zeros((0, h, w), np.uint8))
+            # pycocotools decodes polygons and RLE alike, as references/detection's ConvertCocoPolysToMask does
+            masks = torch.from_numpy(np.stack([self.coco.annToMask(x) for x in anns])
+                                     if anns else np.zeros((0, h, w), np.uint8))
             labels = torch.tensor([x["category_id"] for x in anns], dtype=torch.int64)
             keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
             target = {"boxes": boxes[keep], "labels": labels[keep], "masks": masks[keep], "image_id": info["id"]}

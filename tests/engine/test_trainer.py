@@ -161,3 +161,34 @@ def test_patience_stops_early(demo_data, tmp_path, tiny_arch, monkeypatch):
 def test_fitness_of(metric, want):
     m = {"segm_mAP": 0.3, "segm_mAP50": 0.6, "bbox_mAP": 0.2}
     assert fitness_of(m, metric) == pytest.approx(want)
+
+
+def test_final_scoring_reuses_the_best_pass_and_matches_a_fresh_evaluation(demo_data, tmp_path, tiny_arch,
+                                                                           monkeypatch):
+    import instseg.engine.validate as V
+    from instseg.engine.checkpoint import model_state
+
+    calls = {"n": 0}
+    original = V.validate
+
+    def counting(*a, **k):
+        calls["n"] += 1
+        return original(*a, **k)
+
+    monkeypatch.setattr(V, "validate", counting)
+    result = train(_cfg(demo_data, tmp_path, epochs=3))
+    assert calls["n"] == 3  # one pass per epoch; best.pt is not validated a second time
+    run = result.run
+    best = load_checkpoint(run.best)
+    rows = _rows(run.results_csv)
+    metrics = json.loads(run.metrics_json.read_text())
+    assert metrics["segm_mAP"] == pytest.approx(float(rows[best["epoch"]]["metrics/segm_mAP"]))
+    # what the run wrote for best.pt is what a fresh evaluation of best.pt gives
+    import copy
+
+    trainer = Trainer(_cfg(demo_data, tmp_path, name="again", epochs=1))
+    model = copy.deepcopy(trainer.eval_model())
+    model.load_state_dict(model_state(best))
+    fresh, results = trainer._validate(model)
+    assert fresh["segm_mAP"] == pytest.approx(metrics["segm_mAP"])
+    assert json.loads(run.val_predictions.read_text()) == json.loads(json.dumps(results))

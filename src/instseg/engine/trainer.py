@@ -173,7 +173,8 @@ class Trainer:
         self.start_epoch, self.best_fitness, self.best_epoch = 0, None, -1
         self.recoveries, self.lr_scale = 0, 1.0  # non-finite losses recovered from; lr multiplier after them
         self._good: dict | None = None  # in-memory state of the last finished epoch (see _snapshot)
-        self._last_val: tuple[int, dict, list] | None = None  # (epoch, metrics, results) of the last validation
+        # (epoch, metrics) of the best validation of this process; its predictions are in predictions/val.json
+        self._best_val: tuple[int, dict] | None = None
 
     def _resolve_schedule(self, epochs: int):
         from instseg.engine.schedule import resolve_schedule
@@ -391,7 +392,6 @@ class Trainer:
             self._val_seconds = None
             if (epoch + 1) % max(cfg.val_period, 1) == 0 or final:
                 metrics, results = self._validate(self.eval_model())
-                self._last_val = (epoch, metrics, results)
             row = {"epoch": epoch + 1, "epochs": cfg.epochs, "time": seconds, "time/val": self._val_seconds,
                    "train/loss": losses.pop("loss", None),
                    "nan_recoveries": self.recoveries,
@@ -408,6 +408,11 @@ class Trainer:
                     self.best_fitness, self.best_epoch = fit, epoch
             self.log.log_epoch(row, epoch + 1)
             self._save(epoch, best=improved)
+            if improved:  # best.pt's predictions, written once: the final scoring need not validate it again
+                from instseg.evaluation import write_results_json
+
+                write_results_json(self.run.val_predictions, results)
+                self._best_val = (epoch, metrics)
             for fn in self.callbacks:  # row (results.csv columns) + the evaluator's bare names (segm_mAP, ...)
                 fn(epoch + 1, {**row, **metrics})
             if cfg.patience and metrics and epoch - self.best_epoch >= cfg.patience:
@@ -455,8 +460,10 @@ class Trainer:
             return {}
         timing = {"train_s": time.perf_counter() - self._t_fit}  # the loop with its validations, as Ultralytics'
         source = self.run.best if self.run.best.exists() else self.run.last
-        if self._last_val is not None and self._last_val[0] == self.best_epoch and source == self.run.best:
-            _, metrics, results = self._last_val  # best.pt holds exactly the weights validated last
+        results = None
+        if (self._best_val is not None and self._best_val[0] == self.best_epoch and source == self.run.best
+                and self.run.val_predictions.exists()):
+            metrics = self._best_val[1]  # best.pt holds exactly the weights of that pass; its predictions are written
         else:
             model = copy.deepcopy(self.eval_model())
             model.load_state_dict(model_state(load_checkpoint(source, map_location=str(self.device))))
@@ -466,7 +473,8 @@ class Trainer:
         gt, _ = self._val_ground_truth()  # the GT validate() scored on, for compare's check
         write_json_atomic(self.run.metrics_json, add_gt_sha256({**_json_safe(metrics), "weights": str(source),
                                                                  "timing": timing}, gt))
-        write_results_json(self.run.val_predictions, results)
+        if results is not None:
+            write_results_json(self.run.val_predictions, results)
         self.log.echo(f"{source.name}: segm mAP50-95 {metrics.get('segm_mAP', float('nan')):.4f}  "
                       f"mAP50 {metrics.get('segm_mAP50', float('nan')):.4f}  box mAP {metrics.get('bbox_mAP', float('nan')):.4f}"
                       f"\nrun folder: {self.run.root}")
