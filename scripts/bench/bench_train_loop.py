@@ -61,6 +61,9 @@ def run_instseg(a, data: dict, work: Path, i: int) -> dict:
         raise RuntimeError(f"instseg train exited with {r.returncode}")
     with (project / "run" / "results.csv").open() as f:
         rows = list(csv.DictReader(f))
+    if rows and "time/val" not in rows[0]:  # a YOLO run: Ultralytics' own results.csv, cumulative 'time'
+        return {"epochs": _ultralytics_epochs(project / "run", data["n_train"]), "wall_s": wall,
+                "run": str(project / "run")}
     epochs = [{"train_s": float(row["time"]), "val_s": float(row["time/val"]) if row.get("time/val") else None,
                "n_train": data["n_train"], "segm_mAP": float(row["metrics/segm_mAP"] or "nan")} for row in rows]
     return {"epochs": epochs, "wall_s": wall, "run": str(project / "run")}

@@ -111,8 +111,8 @@ def test_results_row_maps_ultralytics_columns():
                "metrics/mAP50(B)": 0.6, "metrics/mAP50-95(B)": 0.4, "metrics/mAP50(M)": 0.5,
                "metrics/mAP50-95(M)": 0.3, "val/box_loss": 9.0,
                "lr/pg0": 0.01, "lr/pg1": 0.02, "lr/pg2": 0.03}
-    row = instseg_results_row(3, 12.3456, metrics, {"segm_mAP75": 0.25, "bbox_mAP75": 0.35})
-    assert row["epoch"] == 3 and row["time"] == 12.346
+    row = instseg_results_row(3, 12.3456, metrics, {"segm_mAP75": 0.25, "bbox_mAP75": 0.35}, val_seconds=2.0)
+    assert row["epoch"] == 3 and row["time"] == 12.346 and row["time/val"] == 2.0
     assert row["train/loss"] == pytest.approx(4.0)
     assert (row["lr/pg0"], row["lr/pg2"]) == (0.01, 0.03)
     assert (row["metrics/segm_mAP"], row["metrics/segm_mAP50"], row["metrics/segm_mAP75"]) == (0.3, 0.5, 0.25)
@@ -123,7 +123,7 @@ def test_results_row_maps_ultralytics_columns():
 
 def test_results_row_without_validation_leaves_metrics_empty():
     row = instseg_results_row(1, 1.0, {"train/box_loss": 1.0})
-    assert row["metrics/segm_mAP"] is None and "metrics/fitness" not in row
+    assert row["metrics/segm_mAP"] is None and "metrics/fitness" not in row and row["time/val"] is None
 
 
 # --------------------------------------------------------------------------------- availability, errors
@@ -286,6 +286,10 @@ def tiny_fire(fire_seg, tmp_path_factory) -> Path:
     return root / "data.yaml"
 
 
+def metrics_timing(run):
+    return json.loads(run.metrics_json.read_text())["timing"]
+
+
 @pytest.mark.slow
 @needs_ultralytics
 def test_train_predict_evaluate_offline(tiny_fire, tmp_path, monkeypatch):
@@ -307,6 +311,9 @@ def test_train_predict_evaluate_offline(tiny_fire, tmp_path, monkeypatch):
         assert path.is_file(), path
     rows = list(csv.DictReader(run.results_csv.open()))
     assert len(rows) == 1 and rows[0]["epoch"] == "1" and float(rows[0]["train/loss"]) > 0
+    # per-epoch seconds as the native trainer writes them: training alone, and its validation apart
+    assert float(rows[0]["time"]) > 0 and float(rows[0]["time/val"]) > 0
+    assert float(rows[0]["time"]) + float(rows[0]["time/val"]) <= metrics_timing(run)["train_s"]
     assert {"train/seg_loss", "lr/pg0", "metrics/segm_mAP", "metrics/bbox_mAP75"} <= set(rows[0])
     metrics = json.loads(run.metrics_json.read_text())
     assert res.epochs_done == 1 and not res.stopped_early and res.best == run.best

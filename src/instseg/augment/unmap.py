@@ -147,9 +147,10 @@ def crop_rle_counts(crop: np.ndarray, y0: int, x0: int, height: int, width: int)
     """Uncompressed COCO RLE counts (column-major, zeros first) of a ``height x width`` image that is False
     everywhere but ``crop`` placed at ``(y0, x0)``; the same runs ``pycocotools.mask.encode`` gives."""
     ch, cw = crop.shape
-    col = np.zeros((cw, ch + 2), np.int8)  # each crop column with a False cell above and below
+    col = np.zeros((cw, ch + 2), bool)  # each crop column with a False cell above and below
     col[:, 1:-1] = crop.T
-    t = np.flatnonzero(np.diff(col.ravel())) + 1  # positions where the value changes
+    flat = col.ravel()
+    t = np.flatnonzero(flat[1:] != flat[:-1]) + 1  # positions where the value changes (bool: fast nonzero)
     c, r = np.divmod(t, ch + 2)
     pos = (x0 + c) * height + y0 + r - 1  # canvas index of the first pixel of the new value
     starts, ends = pos[0::2], pos[1::2]

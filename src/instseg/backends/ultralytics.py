@@ -437,11 +437,12 @@ def predictor(weights: Path, cfg: PredictConfig):
     configure_offline()
     import numpy as np
 
+    from instseg.backends.ultralytics_masks import native_mask_rles, predictor_class
     from instseg.data.images import load_image
-    from instseg.data.masks import mask_to_rle
 
     model = load_yolo(weights)
-    kwargs = dict(conf=cfg.conf, iou=cfg.iou, max_det=cfg.max_det, retina_masks=True, verbose=False,
+    # Ultralytics' retina masks (original resolution), computed on each box alone (ultralytics_masks.py)
+    kwargs = dict(conf=cfg.conf, iou=cfg.iou, max_det=cfg.max_det, verbose=False, predictor=predictor_class(),
                   batch=max(1, cfg.batch), device=cfg.device.split(",")[0] or None)
     if cfg.imgsz:
         kwargs["imgsz"] = cfg.imgsz
@@ -456,13 +457,13 @@ def predictor(weights: Path, cfg: PredictConfig):
                 h, w = image.shape[:2]
                 pred = ImagePrediction(path=path, height=h, width=w)
                 if result.boxes is not None and len(result.boxes):
-                    pred.boxes = result.boxes.xyxy.cpu().numpy().astype(np.float32)
-                    pred.scores = result.boxes.conf.cpu().numpy().astype(np.float32)
-                    pred.labels = result.boxes.cls.cpu().numpy().astype(np.int64)
-                    masks = result.masks.data.cpu().numpy() > 0.5 if result.masks is not None else None
-                    if masks is None or masks.shape[1:] != (h, w):
-                        raise WeightsError(f"{weights}: gave no masks at {w}x{h} for {path}; is it a -seg model?")
-                    pred.masks = [mask_to_rle(m.astype(np.uint8)) for m in masks]
+                    protos, coefficients = getattr(result, "instseg_masks", (None, None))
+                    if protos is None or protos.ndim != 3 or coefficients.shape[0] != len(result.boxes):
+                        raise WeightsError(f"{weights}: gave no masks for {path}; is it a -seg model?")
+                    pred.masks, keep = native_mask_rles(protos, coefficients, result.boxes.xyxy, h, w)
+                    pred.boxes = result.boxes.xyxy.cpu().numpy().astype(np.float32)[keep]  # as Ultralytics: a
+                    pred.scores = result.boxes.conf.cpu().numpy().astype(np.float32)[keep]  # box with an empty
+                    pred.labels = result.boxes.cls.cpu().numpy().astype(np.int64)[keep]  # mask is dropped
                 out.append(pred)
         return out
 

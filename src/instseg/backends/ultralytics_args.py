@@ -174,9 +174,11 @@ RESULTS_METRICS: dict[str, str] = {
 """instseg metric name -> Ultralytics' validation metric (mAP75 comes from the validator object)."""
 
 
-def instseg_results_row(epoch: int, seconds: float, metrics: dict, extra: dict | None = None) -> dict:
+def instseg_results_row(epoch: int, seconds: float, metrics: dict, extra: dict | None = None,
+                        val_seconds: float | None = None) -> dict:
     """One row of instseg's results.csv (columns of ``instseg.engine.logger.results_columns``) from what
-    Ultralytics' trainer logs for one epoch.
+    Ultralytics' trainer logs for one epoch: ``seconds`` of its training (validation excluded, as for every
+    backend), ``val_seconds`` of its validation (None when the epoch was not validated).
 
     ``metrics`` is Ultralytics' dict (``train/<loss>``, ``metrics/...(B|M)``, ``val/<loss>``, ``lr/pgN``);
     ``extra`` holds ``segm_mAP75``/``bbox_mAP75`` read from the validator. ``train/loss`` is the sum of the
@@ -185,7 +187,9 @@ def instseg_results_row(epoch: int, seconds: float, metrics: dict, extra: dict |
     """
     extra = extra or {}
     losses = {k: float(v) for k, v in metrics.items() if k.startswith("train/")}
-    row: dict = {"epoch": int(epoch), "time": round(float(seconds), 3), "train/loss": sum(losses.values())}
+    row: dict = {"epoch": int(epoch), "time": round(float(seconds), 3),
+                 "time/val": None if val_seconds is None else round(float(val_seconds), 3),
+                 "train/loss": sum(losses.values())}
     row.update({k: float(v) for k, v in metrics.items() if k.startswith("lr/")})
     flat: dict = {}
     for prefix in ("segm", "bbox"):

@@ -6,7 +6,8 @@ This module imports Ultralytics at import time: import it only from inside
 What the subclass changes (all bookkeeping, the training itself is Ultralytics' to the line):
 
 * Ultralytics' CSV is written as ``ultralytics_results.csv``; ``results.csv`` gets instseg's columns
-  (:func:`instseg.backends.ultralytics_args.instseg_results_row`).
+  (:func:`instseg.backends.ultralytics_args.instseg_results_row`), ``time`` the seconds of each epoch's
+  training and ``time/val`` of its validation, as the native trainer writes them.
 * best.pt and early stopping follow instseg's ``best_metric`` (a key of Ultralytics' validation metrics,
   see ``FITNESS_KEYS``) instead of Ultralytics' fitness when the user asked for another metric.
 * Every process (DDP workers included) switches Ultralytics' network features off before it reads data.
@@ -43,8 +44,17 @@ class InstsegSegmentationTrainer(SegmentationTrainer):
                 if path.exists():
                     path.unlink()
         self._map75: dict[str, float] = {}
+        self._val_s: float | None = None  # seconds of this epoch's validation
+        self._row_mark: float | None = None  # time.time() of the previous results.csv row of this process
 
     def validate(self):
+        t0 = time.perf_counter()
+        try:
+            return self._validate_by_key()
+        finally:
+            self._val_s = time.perf_counter() - t0
+
+    def _validate_by_key(self):
         previous_best = self.best_fitness
         metrics, fitness = super().validate()
         if metrics is None:
@@ -62,7 +72,11 @@ class InstsegSegmentationTrainer(SegmentationTrainer):
 
     def save_metrics(self, metrics):
         super().save_metrics(metrics)
-        row = instseg_results_row(self.epoch + 1, time.time() - self.train_time_start, metrics, self._map75)
+        now = time.time()  # results.csv 'time': seconds of this epoch's training alone (Ultralytics' is cumulative)
+        start = max(self._row_mark or 0.0, self.train_time_start)
+        val_s, self._val_s, self._row_mark = self._val_s, None, now
+        row = instseg_results_row(self.epoch + 1, max(now - start - (val_s or 0.0), 0.0), metrics, self._map75,
+                                  val_seconds=val_s)
         loss_names = [k.split("/", 1)[1] for k in metrics if k.startswith("train/")]
         ResultsCSV(self.instseg_csv, loss_names).append(row)
 
