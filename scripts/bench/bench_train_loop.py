@@ -61,9 +61,9 @@ def run_instseg(a, data: dict, work: Path, i: int) -> dict:
         raise RuntimeError(f"instseg train exited with {r.returncode}")
     with (project / "run" / "results.csv").open() as f:
         rows = list(csv.DictReader(f))
-    if rows and "time/val" not in rows[0]:  # a YOLO run: Ultralytics' own results.csv, cumulative 'time'
-        return {"epochs": _ultralytics_epochs(project / "run", data["n_train"]), "wall_s": wall,
-                "run": str(project / "run")}
+    if (project / "run" / "ultralytics_results.csv").is_file():  # a YOLO run: the same figures as the plain side
+        return {"epochs": _ultralytics_epochs(project / "run" / "ultralytics_results.csv", data["n_train"]),
+                "wall_s": wall, "run": str(project / "run")}
     epochs = [{"train_s": float(row["time"]), "val_s": float(row["time/val"]) if row.get("time/val") else None,
                "n_train": data["n_train"], "segm_mAP": float(row["metrics/segm_mAP"] or "nan")} for row in rows]
     return {"epochs": epochs, "wall_s": wall, "run": str(project / "run")}
@@ -224,13 +224,14 @@ def run_ultralytics_side(a, data: dict, work: Path, i: int) -> dict:
     if r.returncode:
         sys.stderr.write(r.stdout[-3000:] + r.stderr[-3000:])
         raise RuntimeError(f"ultralytics side exited with {r.returncode}")
-    return {"epochs": _ultralytics_epochs(work / f"ul_{i}" / "run", data["n_train"]),
+    return {"epochs": _ultralytics_epochs(work / f"ul_{i}" / "run" / "results.csv", data["n_train"]),
             "wall_s": time.perf_counter() - t0}
 
 
-def _ultralytics_epochs(run: Path, n_train: int) -> list[dict]:
-    """Per-epoch seconds (train + Ultralytics' own validation) from results.csv's cumulative 'time'."""
-    with (run / "results.csv").open() as f:
+def _ultralytics_epochs(csv_path: Path, n_train: int) -> list[dict]:
+    """Per-epoch seconds (train + Ultralytics' own validation) from Ultralytics' results.csv's cumulative
+    'time' (instseg keeps Ultralytics' CSV as ultralytics_results.csv): the same measure on both sides."""
+    with csv_path.open() as f:
         rows = [{k.strip(): v for k, v in r.items()} for r in csv.DictReader(f)]
     times = [float(r["time"]) for r in rows]
     return [{"train_s": t - (times[k - 1] if k else 0.0), "val_s": None, "n_train": n_train,

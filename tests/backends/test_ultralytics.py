@@ -318,6 +318,10 @@ def test_train_predict_evaluate_offline(tiny_fire, tmp_path, monkeypatch):
     metrics = json.loads(run.metrics_json.read_text())
     assert res.epochs_done == 1 and not res.stopped_early and res.best == run.best
     assert set(metrics["ultralytics_metrics"]) >= {"mask_mAP50-95", "box_mAP50-95"}
+    # Ultralytics' numbers of best.pt are those of its epoch (no second Ultralytics pass over val)
+    ul_rows = [{k.strip(): v for k, v in r.items()} for r in csv.DictReader((run.root / "ultralytics_results.csv").open())]
+    assert metrics["ultralytics_metrics"]["mask_mAP50-95"] == pytest.approx(float(ul_rows[0]["metrics/mAP50-95(M)"]),
+                                                                            abs=1e-5)
     assert "Ultralytics' validator" in metrics["note"] and metrics["num_images"] == 4
 
     # both evaluators agree on the written results, and with metrics.json

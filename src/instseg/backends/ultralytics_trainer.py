@@ -10,6 +10,8 @@ What the subclass changes (all bookkeeping, the training itself is Ultralytics' 
   training and ``time/val`` of its validation, as the native trainer writes them.
 * best.pt and early stopping follow instseg's ``best_metric`` (a key of Ultralytics' validation metrics,
   see ``FITNESS_KEYS``) instead of Ultralytics' fitness when the user asked for another metric.
+* No second Ultralytics validation of best.pt after training when its epoch was validated in this process
+  (instseg's evaluator scores best.pt next; Ultralytics' numbers of that epoch go to metrics.json).
 * Every process (DDP workers included) switches Ultralytics' network features off before it reads data.
 """
 
@@ -46,6 +48,7 @@ class InstsegSegmentationTrainer(SegmentationTrainer):
         self._map75: dict[str, float] = {}
         self._val_s: float | None = None  # seconds of this epoch's validation
         self._row_mark: float | None = None  # time.time() of the previous results.csv row of this process
+        self._best_metrics: dict | None = None  # Ultralytics' validation numbers of best.pt, in this process
 
     def validate(self):
         t0 = time.perf_counter()
@@ -55,6 +58,12 @@ class InstsegSegmentationTrainer(SegmentationTrainer):
             self._val_s = time.perf_counter() - t0
 
     def _validate_by_key(self):
+        metrics, fitness = self._validate_by_key_unrecorded()
+        if metrics is not None and fitness is not None and self.best_fitness == fitness:  # best.pt is this epoch's
+            self._best_metrics = {k: v for k, v in metrics.items() if k != "fitness"}
+        return metrics, fitness
+
+    def _validate_by_key_unrecorded(self):
         previous_best = self.best_fitness
         metrics, fitness = super().validate()
         if metrics is None:
@@ -69,6 +78,21 @@ class InstsegSegmentationTrainer(SegmentationTrainer):
             else:
                 self.best_fitness = previous_best
         return metrics, fitness
+
+    def final_eval(self):
+        """Ultralytics validates best.pt once more here; instseg scores best.pt with its own evaluator right
+        after training, so when best.pt's epoch was validated in this process its numbers are reported instead
+        of a second pass (the checkpoints are stripped of their optimizer as Ultralytics does)."""
+        if self._best_metrics is None:  # a resumed run whose best epoch came before: Ultralytics' own final pass
+            return super().final_eval()
+        from ultralytics.engine import trainer as ultralytics_trainer
+
+        with ultralytics_trainer.torch_distributed_zero_first(ultralytics_trainer.LOCAL_RANK):
+            if ultralytics_trainer.RANK in {-1, 0}:
+                ckpt = ultralytics_trainer.strip_optimizer(self.last) if self.last.exists() else {}
+                if self.best.exists():
+                    ultralytics_trainer.strip_optimizer(self.best, updates={"train_results": ckpt.get("train_results")})
+        self.metrics = dict(self._best_metrics)
 
     def save_metrics(self, metrics):
         super().save_metrics(metrics)
