@@ -41,7 +41,9 @@ def _instseg_model(a, names):
     model = build_model(a.arch, a.model, len(names), imgsz=a.imgsz)
     if a.weights:
         model.load_state_dict(model_state(load_checkpoint(a.weights)))
-    return model.eval().to(_device(a.device))
+    from instseg.engine.predict import for_inference
+
+    return for_inference(model.eval().to(_device(a.device)), _device(a.device))  # as instseg eval/predict
 
 
 def _device(spec: str):

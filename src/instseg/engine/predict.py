@@ -52,6 +52,16 @@ def load_trained_model(weights: Path, device, imgsz: int | None = None, info: We
     return model.to(device).eval(), info, imgsz
 
 
+def for_inference(model, device):
+    """``model`` in channels_last on the CPU (forward 0.81x the time for RTMDet-Ins tiny, 0.88x for SOLOv2
+    nano at 320 px, batch 8, measured); batches follow it (``validate.memory_format_of``)."""
+    import torch
+
+    if torch.device(device).type == "cpu":
+        model.to(memory_format=torch.channels_last)
+    return model
+
+
 def _records(images: Sequence[Path]) -> list[ImageRecord]:
     from instseg.data.imagesize import read_image_size
 
@@ -71,6 +81,7 @@ def image_predictor(weights: Path, cfg: PredictConfig, info: WeightsInfo | None 
 
     device = select_device(cfg.device, DistInfo())
     model, info, imgsz = load_trained_model(weights, device, cfg.imgsz, info)
+    model = for_inference(model, device)
     mask_stride = get_architecture(info.architecture).mask_stride
 
     def predict(images: Sequence[Path]) -> list[ImagePrediction]:
@@ -100,6 +111,7 @@ def evaluate_records(weights: Path, records: Sequence[ImageRecord], cfg: Predict
         raise DatasetError("no usable images to evaluate (the split is empty)")
     device = select_device(cfg.device, DistInfo())
     model, info, imgsz = load_trained_model(weights, device, cfg.imgsz, info)
+    model = for_inference(model, device)
     metrics, _, results = validate(model, records, info.names, imgsz=imgsz,
                                    mask_stride=get_architecture(info.architecture).mask_stride, batch=cfg.batch,
                                    device=device, conf=cfg.conf, max_det=cfg.max_det)
