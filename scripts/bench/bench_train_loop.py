@@ -164,6 +164,10 @@ def torchvision_loop(a) -> None:
                 print(f"non-finite loss {float(losses)} (the reference loop would stop here; timing goes on)")
             opt.zero_grad()
             scaler.scale(losses).backward()
+            # instseg's Mask R-CNN default (train_defaults clip_grad 10): from random init the unclipped
+            # reference diverges within an epoch, and steps on NaN losses time another computation
+            scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(params, 10.0)
             scaler.step(opt)
             scaler.update()
             if sched is not None:

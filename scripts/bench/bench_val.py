@@ -118,6 +118,55 @@ def run_mmdet_side(a, data: dict, state_path: Path, work: Path, i: int) -> dict:
             "n_images": r["n_images"], "segm_mAP": r.get("segm_mAP")}
 
 
+def run_torchvision_side(a, data: dict, tv_model) -> dict:
+    """references/detection's evaluate() on the same torchvision module and weights: each original image
+    (PIL, to_tensor) through the model (its transform resizes to imgsz and pastes masks back at the original
+    size), masks > 0.5, pycocotools encode per mask, pycocotools COCOeval (segm + bbox)."""
+    import numpy as np
+    import torch
+    from PIL import Image
+    from pycocotools import mask as mask_util
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    from torchvision.transforms import functional as TF
+
+    coco = COCO(str(data["val_json"]))
+    root = Path(data["val_images_dir"])
+    dev = _device(a.device)
+    cat_ids = sorted(coco.cats)
+    heads = tv_model.roi_heads
+    heads.score_thresh, heads.detections_per_img = 0.001, 100
+    t0 = time.perf_counter()
+    forward = 0.0
+    results = []
+    with torch.no_grad():
+        for image_id in sorted(coco.imgs):
+            info = coco.imgs[image_id]
+            img = TF.to_tensor(Image.open(root / info["file_name"]).convert("RGB")).to(dev)
+            t = time.perf_counter()
+            o = {k: v.cpu() for k, v in tv_model([img])[0].items()}
+            forward += time.perf_counter() - t
+            masks = (o["masks"][:, 0] > 0.5).numpy().astype(np.uint8)
+            for k in range(len(o["scores"])):
+                rle = mask_util.encode(np.asfortranarray(masks[k]))
+                rle["counts"] = rle["counts"].decode("ascii")
+                x1, y1, x2, y2 = o["boxes"][k].tolist()
+                results.append({"image_id": image_id, "score": float(o["scores"][k]),
+                                "category_id": cat_ids[int(o["labels"][k]) - 1], "segmentation": rle,
+                                "bbox": [x1, y1, x2 - x1, y2 - y1]})
+    t1 = time.perf_counter()
+    stats = {}
+    if results:
+        dt = coco.loadRes(results)
+        for iou_type in ("bbox", "segm"):
+            ev = COCOeval(coco, dt, iou_type)
+            ev.evaluate(), ev.accumulate(), ev.summarize()
+            stats[iou_type] = float(ev.stats[0])
+    t2 = time.perf_counter()
+    return {"total_s": t2 - t0, "model_s": forward, "metric_s": t2 - t1, "n_images": len(coco.imgs),
+            "n_dets": len(results), "segm_mAP": stats.get("segm")}
+
+
 def run_yolo(a, data: dict, work: Path) -> tuple[dict, dict]:
     """(instseg, ultralytics) timings of evaluating one YOLO .pt on the val split."""
     from ultralytics import YOLO
@@ -160,7 +209,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench_val_"))
     family = a.arch.split(":")[0]
     is_yolo = family.startswith("yolo")
-    data = subset_dataset(a.data, work / "data", 1, a.val_images or None, coco=family in MMDET_FAMILIES)
+    data = subset_dataset(a.data, work / "data", 1, a.val_images or None,
+                          coco=family in MMDET_FAMILIES or family == "maskrcnn")
     rows: dict[str, list[dict]] = {"instseg": [], "reference": []}
     ref_name, why_not = None, None
     if is_yolo:
@@ -184,6 +234,14 @@ def main() -> None:
 
                 torch.save({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}}, state_path)
                 ref_name = "mmdet test loop"
+        elif family == "maskrcnn" and a.reference == "auto":
+            import copy
+
+            import torch
+
+            # the same torchvision module and weights, in the default memory format, as a user runs it
+            tv_model = copy.deepcopy(model.model).to(memory_format=torch.contiguous_format).eval()
+            ref_name = "torchvision evaluate"
         elif a.reference == "auto":
             why_not = f"no reference loop for {a.arch} in this script"
         run_instseg(a, data, model)  # warm-up (first-use imports, allocator)
@@ -192,6 +250,8 @@ def main() -> None:
             for side in order:
                 if side == "instseg":
                     rows["instseg"].append(run_instseg(a, data, model))
+                elif ref_name == "torchvision evaluate":
+                    rows["reference"].append(run_torchvision_side(a, data, tv_model))
                 elif ref_name:
                     rows["reference"].append(run_mmdet_side(a, data, state_path, work, i))
         if a.profile:
@@ -207,15 +267,16 @@ def main() -> None:
     for side, label in (("instseg", "instseg validate"), ("reference", ref_name)):
         if not rows[side]:
             continue
-        tot, fwd = per_image(side, "total_s"), per_image(side, "forward_s")
-        parts = {k: per_image(side, k) for k in ("forward_s", "postprocess_s", "to_original_s", "metric_s")}
+        tot, fwd = per_image(side, "total_s"), per_image(side, "forward_s") or None  # 0: not separable
+        parts = {k: per_image(side, k) for k in ("forward_s", "postprocess_s", "to_original_s", "model_s", "metric_s")}
         summary[side] = {"name": label, "s_per_image": tot, "s_per_image_without_forward":
                          (tot - fwd) if fwd is not None else None, **{f"{k}_per_image": v for k, v in parts.items()},
                          "segm_mAP": rows[side][-1].get("segm_mAP")}
-        extra = "  ".join(f"{k[:-2]} {v * 1000:.1f}" for k, v in parts.items() if v is not None)
+        extra = "  ".join(f"{k[:-2]} {v * 1000:.1f}" for k, v in parts.items() if v)
+        m = rows[side][-1].get("segm_mAP")
         print(f"{label:18s} {tot * 1000:8.1f} ms/image"
               + (f"  without forward {(tot - fwd) * 1000:7.1f} ms/image" if fwd is not None else "")
-              + (f"   [{extra} ms/image]" if extra else ""))
+              + (f"   [{extra} ms/image]" if extra else "") + (f"  segm mAP {m:.4f}" if isinstance(m, float) else ""))
     if rows["reference"]:
         o, r = summary["instseg"], summary["reference"]
         summary["ratio"] = o["s_per_image"] / r["s_per_image"]
