@@ -378,7 +378,9 @@ def _train_resume_evaluate(data: Path, tmp_path: Path, names: list[str], detectr
     d2_file = tmp_path / "model_final.pth"  # the same weights as Detectron2 saves them
     state = {k.removeprefix("model."): v for k, v in load_checkpoint(best)["model"].items()}
     torch.save({"model": state, "iteration": 2}, d2_file)
-    assert BACKEND.owns(d2_file) and not BACKEND.owns(best)
+    assert BACKEND.owns(d2_file) and BACKEND.owns(best)  # a Detectron2 file, and an instseg checkpoint of it
+    assert BACKEND.describe(d2_file, PredictConfig(names=names)).kind == "detectron2"
+    assert BACKEND.describe(best).kind == "instseg"
     same = BACKEND.evaluate(d2_file, records, PredictConfig(conf=0.001, device="cpu", max_det=20, imgsz=64,
                                                             names=names))
     assert same["segm_mAP"] == pytest.approx(metrics["segm_mAP"], abs=1e-9)  # no EMA under "step": same weights

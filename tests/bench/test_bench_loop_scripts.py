@@ -67,6 +67,18 @@ def test_bench_val_instseg_side(tmp_path):
     assert "ms/image" in out
 
 
+@needs_fire
+@pytest.mark.stress  # a Mask R-CNN built and run twice per pass (make test-stress)
+def test_bench_val_torchvision_reference_on_the_same_weights(tmp_path):
+    out = _run("bench_val.py", "--arch", "maskrcnn", "--model", "r50-fpn", "--imgsz", "64", "--val-images", "2",
+               "--batch", "1", "--repeats", "1", "--json", str(tmp_path / "v.json"))
+    v = json.loads((tmp_path / "v.json").read_text())
+    assert v["reference"]["name"] == "torchvision evaluate" and v["ratio"] > 0
+    assert v["reference"]["model_s_per_image"] > 0 and "ratio instseg/torchvision evaluate" in out
+    # one set of weights, two pipelines: the same scores within what the letterbox resize changes
+    assert v["instseg"]["segm_mAP"] == pytest.approx(v["reference"]["segm_mAP"] or 0.0, abs=0.05)
+
+
 def test_mmdet_pipeline_sizes_follow_imgsz():
     m = _load("mmdet_loop")
     pipe = [{"type": "CachedMosaic", "img_scale": (640, 640)}, {"type": "RandomResize", "scale": (1280, 1280),

@@ -54,10 +54,11 @@ def load_trained_model(weights: Path, device, imgsz: int | None = None, info: We
 
 def for_inference(model, device):
     """``model`` in channels_last on the CPU (forward 0.81x the time for RTMDet-Ins tiny, 0.88x for SOLOv2
-    nano at 320 px, batch 8, measured); batches follow it (``validate.memory_format_of``)."""
+    nano at 320 px, batch 8, measured); batches follow it (``validate.memory_format_of``). A model whose
+    ``inference_channels_last`` is False (Detectron2's, held to its DefaultPredictor's numbers) is left as is."""
     import torch
 
-    if torch.device(device).type == "cpu":
+    if torch.device(device).type == "cpu" and getattr(model, "inference_channels_last", True):
         model.to(memory_format=torch.channels_last)
     return model
 

@@ -54,6 +54,9 @@ class Detectron2MaskRCNN(nn.Module):
     """instseg's model contract (``forward_train`` / ``predict`` / ``num_classes``) around ``GeneralizedRCNN``."""
 
     mask_stride = 1
+    # prediction stays in the default memory format: it equals Detectron2's DefaultPredictor to 1e-4
+    # (tests/backends/test_detectron2.py); channels_last reorders the convolutions' sums past that
+    inference_channels_last = False
 
     def __init__(self, model, num_classes: int, cfg=None):
         super().__init__()
