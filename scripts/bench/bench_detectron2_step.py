@@ -38,7 +38,7 @@ def subset(data: Path, out: Path, n_train: int, n_val: int) -> Path:
 
 def instseg_run(data: Path, out: Path, imgsz: int, batch: int, iters: int, n_train: int) -> dict:
     from instseg.config import TrainConfig, apply_overrides
-    from instseg.engine import api
+    from instseg import api
 
     epochs = max(1, -(-iters * batch // n_train))
     cfg = TrainConfig(data=data, architecture="detectron2-maskrcnn", model="r50-fpn", imgsz=imgsz, batch=batch,
@@ -59,10 +59,9 @@ def step_times(data: Path, imgsz: int, batch: int, steps: int) -> dict:
     import torch
     from detectron2.data import DatasetMapper, build_detection_train_loader
     from detectron2.engine import SimpleTrainer
-    from detectron2.structures import BoxMode
     from detectron2.utils.events import EventStorage
 
-    from instseg.data.dataset import InstanceSegDataset, collate
+    from instseg.augment.dataset import InstanceSegDataset, collate
     from instseg.data.yaml_config import load_data_yaml
     from instseg.engine.setup import load_records
     from instseg.models.detectron2 import build_detectron2_maskrcnn
@@ -79,12 +78,12 @@ def step_times(data: Path, imgsz: int, batch: int, steps: int) -> dict:
     ds = InstanceSegDataset(records, imgsz=imgsz, mask_stride=1, augment=plain, train=True)
     loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True, collate_fn=collate, num_workers=0)
     dicts = [{"file_name": str(r.path), "height": r.height, "width": r.width, "image_id": i,
-              "annotations": [{"bbox": list(map(float, inst.bbox)) if inst.bbox is not None else
-                               _poly_box(inst.polygons), "bbox_mode": BoxMode.XYXY_ABS, "category_id": inst.cls,
-                               "segmentation": [p.reshape(-1).tolist() for p in inst.polygons]}
-                              for inst in r.instances if inst.polygons]}
+              "annotations": [_annotation(inst) for inst in r.instances if inst.polygons or inst.rle]}
              for i, r in enumerate(records)]
-    d2_loader = build_detection_train_loader(dataset=dicts, mapper=DatasetMapper(ours.cfg, is_train=True),
+    mapper_cfg = ours.cfg.clone()
+    mapper_cfg.defrost()
+    mapper_cfg.INPUT.MASK_FORMAT = "bitmask"  # polygons and RLE alike (fire-seg's labels have both)
+    d2_loader = build_detection_train_loader(dataset=dicts, mapper=DatasetMapper(mapper_cfg, is_train=True),
                                              total_batch_size=batch, num_workers=0)
     opt_a = torch.optim.Adam([p for p in ours.parameters() if p.requires_grad], lr=1e-4)
     opt_b = torch.optim.Adam([p for p in theirs.parameters() if p.requires_grad], lr=1e-4)
@@ -109,11 +108,28 @@ def step_times(data: Path, imgsz: int, batch: int, steps: int) -> dict:
             "ratio": statistics.median(a) / statistics.median(b), "steps": steps}
 
 
-def _poly_box(polys) -> list[float]:
+def _annotation(inst) -> dict:
+    """One instseg Instance as a Detectron2 annotation dict (XYXY_ABS box; polygons or the COCO RLE)."""
     import numpy as np
+    from detectron2.structures import BoxMode
 
-    pts = np.concatenate(polys)
-    return [float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max())]
+    if inst.polygons:
+        seg = [p.reshape(-1).tolist() for p in inst.polygons]
+        pts = np.concatenate([p.reshape(-1, 2) for p in inst.polygons])
+        box = [float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max())]
+    else:
+        from pycocotools import mask as mask_util
+
+        seg = dict(inst.rle, size=list(inst.rle["size"]))
+        if isinstance(seg["counts"], list):  # uncompressed RLE
+            seg = mask_util.frPyObjects(seg, *seg["size"])
+        elif isinstance(seg["counts"], str):
+            seg["counts"] = seg["counts"].encode()
+        x, y, w, h = mask_util.toBbox(seg)
+        box = [float(x), float(y), float(x + w), float(y + h)]
+    if inst.bbox is not None:
+        box = [float(v) for v in inst.bbox]
+    return {"bbox": box, "bbox_mode": BoxMode.XYXY_ABS, "category_id": inst.cls, "segmentation": seg}
 
 
 def _forever(loader):
@@ -131,14 +147,21 @@ def main() -> None:
     ap.add_argument("--n-train", type=int, default=8)
     ap.add_argument("--n-val", type=int, default=4)
     ap.add_argument("--steps-only", action="store_true", help="skip part 1 (the instseg run)")
+    ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args()
+    result = {}
     with tempfile.TemporaryDirectory() as tmp:
         data = subset(args.data, Path(tmp), args.n_train, args.n_val)
         if not args.steps_only:
             run = instseg_run(data, Path(tmp) / "runs", args.imgsz, args.batch, args.iters, args.n_train)
             print(json.dumps({"instseg_train": run}, indent=1))
+            result["instseg_train"] = run
         steps = step_times(data, args.imgsz, args.batch, args.steps)
         print(json.dumps({"step_seconds": steps}, indent=1))
+        print(f"step time ratio instseg/Detectron2 SimpleTrainer: {steps['ratio']:.3f}x")
+        result["step_seconds"] = steps
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":

@@ -101,3 +101,14 @@ def test_mmdet_absent_is_a_reason(monkeypatch, tmp_path):
 def test_gpu_suite_is_valid_bash():
     r = subprocess.run(["bash", "-n", str(BENCH / "gpu_suite.sh")], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+@needs_fire
+@pytest.mark.skipif(importlib.util.find_spec("detectron2") is None, reason="detectron2 not built (make detectron2)")
+def test_bench_detectron2_step_both_parts(tmp_path):
+    out = _run("bench_detectron2_step.py", "--data", str(FIRE), "--imgsz", "64", "--batch", "2", "--iters", "2",
+               "--steps", "1", "--n-train", "2", "--n-val", "1", "--json", str(tmp_path / "d.json"))
+    d = json.loads((tmp_path / "d.json").read_text())
+    run, steps = d["instseg_train"], d["step_seconds"]
+    assert run["iters"] >= 2 and len(run["loss"]) == run["epochs"] and run["s_per_iter"] > 0
+    assert steps["instseg_s"] > 0 and steps["detectron2_s"] > 0 and "instseg/Detectron2" in out

@@ -50,6 +50,25 @@ def _calibrate_bn(module, x) -> None:
     module.eval()
 
 
+def _calibrate_frozen_bn(model, x) -> None:
+    """Detectron2's FrozenBatchNorm2d (its ResNets' default) given the statistics of its input on ``x``,
+    layer by layer in one pass, variances floored as in ``_calibrate_bn``: with the identity statistics of
+    a random init the activations grow through 50 layers until boxes and scores saturate."""
+    import torch
+    from detectron2.layers import FrozenBatchNorm2d
+
+    def set_stats(bn, inputs):
+        v = inputs[0].var((0, 2, 3))
+        bn.running_mean.copy_(inputs[0].mean((0, 2, 3)))
+        bn.running_var.copy_(v.clamp(min=float(v.mean())))
+
+    hooks = [m.register_forward_pre_hook(set_stats) for m in model.modules() if isinstance(m, FrozenBatchNorm2d)]
+    with torch.no_grad():
+        model.predict(x, 0.5, 10)
+    for h in hooks:
+        h.remove()
+
+
 def _calibrate(model, imgsz: int, layers: dict) -> None:
     """Rescale each conv of ``layers`` {conv: (target std of its output, bias)} so that, on a demo image,
     its output spreads with that std around that bias."""
@@ -104,6 +123,16 @@ def biased_model(arch: str, size: str, nc: int, imgsz: int, seed: int = 0):
         with torch.no_grad():
             rh.box_predictor.cls_score.bias[0] = -2.0  # background less likely: foreground detections
         _spread(rh.mask_predictor.mask_fcn_logits, 0.5)
+    elif arch == "detectron2-maskrcnn":
+        _calibrate_frozen_bn(model, _demo_batch(imgsz))
+        rh = model.model.roi_heads
+        _spread(rh.box_predictor.cls_score, 0.05, 0.0)
+        with torch.no_grad():
+            rh.box_predictor.cls_score.bias[-1] = -2.0  # Detectron2's background is the last logit
+        # small box deltas (RPN and head): a random regressor amplifies 1e-7 input differences into 1e-3 px
+        _spread(model.model.proposal_generator.rpn_head.anchor_deltas, 1e-3, 0.0)
+        _spread(rh.box_predictor.bbox_pred, 1e-3, 0.0)
+        _spread(rh.mask_head.predictor, 2.0)
     return model.eval()
 
 
@@ -168,7 +197,8 @@ def _match(r, e) -> list[int]:
     """For each reference instance, the exported instance it corresponds to: the same index when the two
     orders agree, else the unused one of the same label closest in score, then box (two detections whose
     scores differ by ~1e-6 may swap places between runtimes; that is not a difference in the model)."""
-    if np.array_equal(r.labels, e.labels) and np.abs(r.scores - e.scores).max() <= TOL_SCORE:
+    if (np.array_equal(r.labels, e.labels) and np.abs(r.scores - e.scores).max() <= TOL_SCORE
+            and np.abs(r.boxes - e.boxes).max() <= TOL_BOX_PX):
         return list(range(len(r)))
     free, out = set(range(len(e))), []
     for k in range(len(r)):

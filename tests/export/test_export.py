@@ -1,6 +1,7 @@
 """Export, reload and compare: onnxruntime + numpy post-process against the PyTorch model on the same
 images (boxes 1e-3 px, scores 1e-4, mask IoU >= 0.99, the same count), metadata, and every bad input."""
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,9 @@ from instseg.contract import PredictConfig
 from instseg.errors import InstsegError, WeightsError
 from instseg.export import export_model
 
-SMALLEST = {"rtmdet-ins": "tiny", "solov2": "nano", "maskrcnn": "r50-fpn"}
+SMALLEST = {"rtmdet-ins": "tiny", "solov2": "nano", "maskrcnn": "r50-fpn", "detectron2-maskrcnn": "r50-fpn"}
+needs_detectron2 = pytest.mark.skipif(importlib.util.find_spec("detectron2") is None,
+                                      reason="detectron2 is not built (make detectron2)")
 
 
 def _exported(tmp: Path, arch: str, imgsz: int, names=("a", "b"), calibrate_at: int | None = None, **kw):
@@ -131,7 +134,8 @@ def test_onnx_weights_are_not_exported_again(rtmdet_64):
 
 # ---- every architecture at a tiny size (slow: tracing takes seconds) ----
 @pytest.mark.slow
-@pytest.mark.parametrize("arch", ["rtmdet-ins", "solov2", "maskrcnn"])
+@pytest.mark.parametrize("arch", ["rtmdet-ins", "solov2", "maskrcnn",
+                                  pytest.param("detectron2-maskrcnn", marks=needs_detectron2)])
 def test_fidelity_every_architecture(arch, tmp_path):
     from instseg.engine.predict import predict_images
 
@@ -153,6 +157,23 @@ def test_dynamic_graph_other_size_and_batch(tmp_path):
     images = write_images(tmp_path / "images", 3, 160)
     cfg = PredictConfig(imgsz=160, conf=0.25, device="cpu", batch=2)
     assert_faithful(compare(predict_images(pt, images, cfg), BACKEND.predict(out, images, cfg)), min_detections=3)
+
+
+@pytest.mark.slow
+@needs_detectron2
+def test_detectron2_dynamic_graph_other_size(tmp_path):
+    """Detectron2's traced inference as a --dynamic graph: exported at 128, run at 160 on letterboxed and
+    non-square images, equal to the .pt there (numpy pasting included), with its metadata."""
+    from instseg.engine.predict import predict_images
+
+    pt, out, meta = _exported(tmp_path, "detectron2-maskrcnn", 128, calibrate_at=160, dynamic=True)
+    assert meta["kind"] == "detectron2" and meta["channel_order"] == "BGR" and meta["postprocess"]["mask_thr"] == 0.5
+    assert meta["parity"]["detections"] > 0
+    images = write_images(tmp_path / "images", 3, 160)
+    cfg = PredictConfig(imgsz=160, conf=0.25, device="cpu")
+    assert_faithful(compare(predict_images(pt, images, cfg), BACKEND.predict(out, images, cfg)), min_detections=10)
+    with pytest.raises(WeightsError, match="re-export with --max-det 200"):
+        BACKEND.predict(out, images, PredictConfig(imgsz=160, conf=0.25, device="cpu", max_det=200))
 
 
 @pytest.mark.slow

@@ -171,7 +171,7 @@ def predict_onnx(weights: Path, meta: dict, records: list, cfg: PredictConfig, i
     import numpy as np
     import torch
 
-    from instseg.backends.onnx_post import POSTPROCESS
+    from instseg.backends.onnx_post import IN_GRAPH_NMS, POSTPROCESS
     from instseg.engine.validate import make_loader, to_image_prediction
 
     arch = meta["architecture"]
@@ -179,13 +179,13 @@ def predict_onnx(weights: Path, meta: dict, records: list, cfg: PredictConfig, i
         raise WeightsError(f"{weights}: architecture {arch!r} has no instseg post-process (known: "
                            f"{', '.join(POSTPROCESS)}); was it exported by a newer instseg?")
     params = meta.get("postprocess", {})
-    if arch == "maskrcnn":
+    if arch in IN_GRAPH_NMS:
         if cfg.max_det > int(params.get("max_det", 100)) or cfg.conf < float(params.get("score_thr", 0.0)):
-            raise WeightsError(f"{weights}: the Mask R-CNN graph keeps at most {params.get('max_det')} detections "
+            raise WeightsError(f"{weights}: the {arch} graph keeps at most {params.get('max_det')} detections "
                                f"scored above {params.get('score_thr')} (its post-processing is inside the graph); "
                                f"--max-det {cfg.max_det} --conf {cfg.conf} asks for more: re-export with "
                                f"--max-det {cfg.max_det}")
-    batch = max(1, cfg.batch) if meta.get("dynamic") and arch != "maskrcnn" else 1
+    batch = max(1, cfg.batch) if meta.get("dynamic") and arch not in IN_GRAPH_NMS else 1
     sess = sess or make_session(weights, cfg.device)
     post = POSTPROCESS[arch]
     loader = make_loader(records, imgsz=imgsz, mask_stride=int(meta.get("mask_stride", 4)), batch=batch)
@@ -194,7 +194,7 @@ def predict_onnx(weights: Path, meta: dict, records: list, cfg: PredictConfig, i
         hw = (int(images.shape[-2]), int(images.shape[-1]))
         outs = sess.run(None, {"images": images.numpy()})
         for i, m in enumerate(metas):
-            per_image = outs if arch == "maskrcnn" else [o[i] for o in outs]
+            per_image = outs if arch in IN_GRAPH_NMS else [o[i] for o in outs]
             det = post(*per_image, hw, params, conf=cfg.conf, max_det=cfg.max_det)
             det = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in det.items()}
             preds.append(to_image_prediction(det, m, cfg.mask_threshold))

@@ -263,7 +263,55 @@ def maskrcnn_postprocess(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarr
             "labels": labels[keep].astype(np.int64) - 1, "masks": masks[keep, 0].astype(np.float32)}
 
 
-POSTPROCESS = {"rtmdet-ins": rtmdet_postprocess, "solov2": solov2_postprocess, "maskrcnn": maskrcnn_postprocess}
+def _paste_weights(lo: np.ndarray, hi: np.ndarray, start: int, stop: int, m: int) -> np.ndarray:
+    """[stop-start, m] weights that sample an m-cell mask spanning [lo, hi] at pixel centres start..stop-1:
+    ``grid_sample`` (bilinear, align_corners=False, zero padding) of the normalized coordinate
+    ``(p + 0.5 - lo) / (hi - lo) * 2 - 1``, in float32 as Detectron2 computes it."""
+    g = (np.arange(start, stop, dtype=np.float32) + np.float32(0.5) - lo) / (hi - lo) * np.float32(2) - np.float32(1)
+    u = ((g + np.float32(1)) * np.float32(m) - np.float32(1)) / np.float32(2)
+    i0 = np.floor(u).astype(np.int64)
+    w1 = (u - i0).astype(np.float32)
+    out = np.zeros((len(u), m), np.float32)
+    rows = np.arange(len(u))
+    for idx, w in ((i0, np.float32(1) - w1), (i0 + 1, w1)):
+        ok = (idx >= 0) & (idx < m)  # outside the mask: the zero padding
+        out[rows[ok], idx[ok]] += w[ok]
+    return out
 
-__all__ = ["POSTPROCESS", "batched_nms", "masks_to_boxes", "matrix_nms", "maskrcnn_postprocess", "nms",
-           "resize_bilinear", "rtmdet_mask_logits", "rtmdet_postprocess", "solov2_postprocess"]
+
+def paste_masks(mask_probs: np.ndarray, boxes: np.ndarray, h: int, w: int, mask_thr: float = 0.5) -> np.ndarray:
+    """Detectron2's ``paste_masks_in_image`` on the CPU, in numpy: each [M, M] probability map resampled
+    into its box (``_paste_weights`` per axis) over the box's pixels widened by one and clipped to the
+    image, then ``>= mask_thr``. Returns float32 0/1 masks [K, h, w]."""
+    out = np.zeros((len(boxes), h, w), np.float32)
+    m = mask_probs.shape[-1]
+    for k, (prob, box) in enumerate(zip(mask_probs.astype(np.float32), boxes.astype(np.float32))):
+        x0, y0, x1, y1 = box
+        if not (x1 > x0 and y1 > y0):  # an empty box: Detectron2's division by zero samples nothing
+            continue
+        xs, ys = max(int(np.floor(x0)) - 1, 0), max(int(np.floor(y0)) - 1, 0)
+        xe, ye = min(int(np.ceil(x1)) + 1, w), min(int(np.ceil(y1)) + 1, h)
+        if xe <= xs or ye <= ys:
+            continue
+        crop = _paste_weights(y0, y1, ys, ye, m) @ prob @ _paste_weights(x0, x1, xs, xe, m).T
+        out[k, ys:ye, xs:xe] = crop >= mask_thr
+    return out
+
+
+def detectron2_postprocess(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, mask_probs: np.ndarray,
+                           input_hw: tuple[int, int], params: dict, *, conf: float, max_det: int) -> dict:
+    """The graph's Detectron2 detections (score-sorted, labels 0-based, 28x28 mask probabilities) kept above
+    ``conf``, at most ``max_det``, their masks pasted into the input image as Detectron2 pastes them."""
+    keep = np.flatnonzero(scores.astype(np.float32) > conf)[:max_det]
+    boxes = boxes[keep].astype(np.float32).reshape(-1, 4)
+    masks = paste_masks(mask_probs[keep], boxes, *input_hw, float(params.get("mask_thr", 0.5)))
+    return {"boxes": boxes, "scores": scores[keep].astype(np.float32), "labels": labels[keep].astype(np.int64),
+            "masks": masks}
+
+
+POSTPROCESS = {"rtmdet-ins": rtmdet_postprocess, "solov2": solov2_postprocess, "maskrcnn": maskrcnn_postprocess,
+               "detectron2-maskrcnn": detectron2_postprocess}
+IN_GRAPH_NMS = ("maskrcnn", "detectron2-maskrcnn")  # batch 1; score threshold and max_det fixed at export
+
+__all__ = ["IN_GRAPH_NMS", "POSTPROCESS", "batched_nms", "detectron2_postprocess", "masks_to_boxes", "matrix_nms",
+           "maskrcnn_postprocess", "nms", "paste_masks", "resize_bilinear", "rtmdet_mask_logits", "rtmdet_postprocess", "solov2_postprocess"]

@@ -1,4 +1,4 @@
-"""Export of the architectures instseg's engine trains (RTMDet-Ins, SOLOv2, torchvision Mask R-CNN):
+"""Export of the architectures instseg's engine trains (RTMDet-Ins, SOLOv2, torchvision and Detectron2 Mask R-CNN):
 ``torch.onnx.export`` (the TorchScript-based exporter, which traces torchvision's detection models) of the
 family graph (``graphs.py``), then the instseg metadata, optional onnxsim, and a parity run in onnxruntime
 against the eager graph on the same input."""
@@ -9,6 +9,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from instseg.backends.onnx_post import IN_GRAPH_NMS
 from instseg.errors import WeightsError
 
 MASKRCNN_SCORE_THR = 0.001  # what the Mask R-CNN graph keeps (evaluation's conf); predict filters above it
@@ -22,11 +23,15 @@ def _postprocess_params(arch: str, model, max_det: int) -> dict:
         return {"nms_pre": t.nms_pre, "score_thr": t.score_thr, "mask_thr": t.mask_thr, "filter_thr": t.filter_thr,
                 "kernel": t.kernel, "sigma": t.sigma, "num_grids": list(c.num_grids), "strides": list(c.strides),
                 "mask_stride": model.mask_stride}
+    if arch == "detectron2-maskrcnn":
+        head = model.model.roi_heads.box_predictor
+        return {"score_thr": MASKRCNN_SCORE_THR, "max_det": int(max_det), "iou_thr": float(head.test_nms_thresh),
+                "mask_thr": 0.5}
     heads = model.model.roi_heads
     return {"score_thr": MASKRCNN_SCORE_THR, "max_det": int(max_det), "iou_thr": float(heads.nms_thresh)}
 
 
-def _normalization(arch: str) -> tuple[list[float], list[float], str]:
+def _normalization(arch: str, model) -> tuple[list[float], list[float], str]:
     if arch == "rtmdet-ins":
         from instseg.models.rtmdet_ins.model import MEAN_BGR, STD_BGR
 
@@ -35,15 +40,18 @@ def _normalization(arch: str) -> tuple[list[float], list[float], str]:
         from instseg.models.solov2.model import MEAN_RGB, STD_RGB
 
         return list(MEAN_RGB), list(STD_RGB), "RGB"
+    if arch == "detectron2-maskrcnn":  # Detectron2's PIXEL_MEAN/STD, in its BGR order (the graph flips RGB input)
+        return [float(v) for v in model.cfg.MODEL.PIXEL_MEAN], [float(v) for v in model.cfg.MODEL.PIXEL_STD], "BGR"
     return [123.675, 116.28, 103.53], [58.395, 57.12, 57.375], "RGB"  # torchvision's ImageNet mean/std x 255
 
 
 def _dynamic_axes(arch: str, outputs: list[str], dynamic: bool) -> dict:
-    if arch == "maskrcnn":  # the detection count is data-dependent even in a static graph
+    if arch in IN_GRAPH_NMS:  # the detection count is data-dependent even in a static graph
         axes = {name: {0: "detections"} for name in outputs}
         if dynamic:
             axes["images"] = {2: "height", 3: "width"}
-            axes["masks"] = {0: "detections", 2: "height", 3: "width"}
+            if "masks" in axes:  # torchvision pastes in the graph; Detectron2's 28x28 maps do not change
+                axes["masks"] = {0: "detections", 2: "height", 3: "width"}
         return axes
     if not dynamic:
         return {}
@@ -83,6 +91,9 @@ def export_instseg(weights: Path, out: Path, *, imgsz: int | None, dynamic: bool
     if arch == "maskrcnn":
         heads = model.model.roi_heads
         heads.score_thresh, heads.detections_per_img = MASKRCNN_SCORE_THR, int(max_det)
+    elif arch == "detectron2-maskrcnn":
+        head = model.model.roi_heads.box_predictor
+        head.test_score_thresh, head.test_topk_per_image = MASKRCNN_SCORE_THR, int(max_det)
     if half:
         model = model.half()
     graph = GRAPHS[arch](model).eval()
@@ -96,8 +107,9 @@ def export_instseg(weights: Path, out: Path, *, imgsz: int | None, dynamic: bool
                               input_names=["images"], output_names=outputs,
                               dynamic_axes=_dynamic_axes(arch, outputs, dynamic) or None, do_constant_folding=True)
             expected = [t.float().cpu().numpy() for t in graph(example)]
-        mean, std, order = _normalization(arch)
-        meta = {"kind": "torchvision" if get_architecture(arch).backend == "torchvision" else "native",
+        mean, std, order = _normalization(arch, model)
+        backend = get_architecture(arch).backend
+        meta = {"kind": backend if backend in ("torchvision", "detectron2") else "native",
                 "architecture": arch, "model": size, "names": list(info.names), "imgsz": imgsz,
                 "dynamic": dynamic, "batch": 1, "half": half, "mean": mean, "std": std, "channel_order": order,
                 "input": "images: uint8 RGB [B,3,H,W], letterboxed to imgsz (normalization is inside the graph)",
@@ -105,7 +117,7 @@ def export_instseg(weights: Path, out: Path, *, imgsz: int | None, dynamic: bool
                 "mask_stride": get_architecture(arch).mask_stride, "source": Path(weights).name,
                 "version": __version__, "opset": opset}
         finalize(raw, out, meta, simplify=simplify)
-    meta["parity"] = parity(out, example.cpu().numpy(), expected, outputs, count_only=arch == "maskrcnn")
+    meta["parity"] = parity(out, example.cpu().numpy(), expected, outputs, count_only=arch in IN_GRAPH_NMS)
     return meta
 
 
