@@ -38,8 +38,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loop_common import (DEFAULT_DATA, MMDET_FAMILIES, REPO, mmdet_available, ratio, run_mmdet,  # noqa: E402
-                         subset_dataset)
+from loop_common import (DEFAULT_DATA, MMDET_FAMILIES, REPO, coco_map, mmdet_available, ratio,  # noqa: E402
+                         run_mmdet, subset_dataset, torchvision_results)
 
 
 def _env() -> dict:
@@ -93,9 +93,7 @@ def torchvision_loop(a) -> None:
     import numpy as np
     import torch
     from PIL import Image
-    from pycocotools import mask as mask_util
     from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
     from torchvision.models.detection import maskrcnn_resnet50_fpn
     from torchvision.transforms import functional as TF
 
@@ -181,21 +179,8 @@ def torchvision_loop(a) -> None:
             for images, targets in val_ld:
                 for o, t in zip(model([im.to(dev) for im in images]), targets):
                     o = {k: v.cpu() for k, v in o.items()}
-                    masks = (o["masks"][:, 0] > 0.5).numpy().astype(np.uint8)
-                    for k in range(len(o["scores"])):
-                        rle = mask_util.encode(np.asfortranarray(masks[k]))
-                        rle["counts"] = rle["counts"].decode("ascii")
-                        x1, y1, x2, y2 = o["boxes"][k].tolist()
-                        results.append({"image_id": t["image_id"], "score": float(o["scores"][k]),
-                                        "category_id": int(o["labels"][k]) - 1 + min(cat_ids),
-                                        "segmentation": rle, "bbox": [x1, y1, x2 - x1, y2 - y1]})
-        stats = {}
-        if results:
-            dt = coco_val.loadRes(results)
-            for iou_type in ("bbox", "segm"):
-                ev = COCOeval(coco_val, dt, iou_type)
-                ev.evaluate(), ev.accumulate(), ev.summarize()
-                stats[iou_type] = float(ev.stats[0])
+                    results += torchvision_results(o, t["image_id"], lambda label: label - 1 + min(cat_ids))
+        stats = coco_map(coco_val, results)
         t2 = time.perf_counter()
         out["epochs"].append({"train_s": t1 - t0, "val_s": t2 - t1, "n_train": len(train_ds),
                               "segm_mAP": stats.get("segm")})

@@ -28,7 +28,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loop_common import DEFAULT_DATA, MMDET_FAMILIES, mmdet_available, ratio, run_mmdet, subset_dataset  # noqa: E402
+from loop_common import (DEFAULT_DATA, MMDET_FAMILIES, coco_map, mmdet_available, ratio, run_mmdet,  # noqa: E402
+                         subset_dataset, torchvision_results)
 
 
 def _instseg_model(a, names):
@@ -122,12 +123,9 @@ def run_torchvision_side(a, data: dict, tv_model) -> dict:
     """references/detection's evaluate() on the same torchvision module and weights: each original image
     (PIL, to_tensor) through the model (its transform resizes to imgsz and pastes masks back at the original
     size), masks > 0.5, pycocotools encode per mask, pycocotools COCOeval (segm + bbox)."""
-    import numpy as np
     import torch
     from PIL import Image
-    from pycocotools import mask as mask_util
     from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
     from torchvision.transforms import functional as TF
 
     coco = COCO(str(data["val_json"]))
@@ -146,22 +144,9 @@ def run_torchvision_side(a, data: dict, tv_model) -> dict:
             t = time.perf_counter()
             o = {k: v.cpu() for k, v in tv_model([img])[0].items()}
             forward += time.perf_counter() - t
-            masks = (o["masks"][:, 0] > 0.5).numpy().astype(np.uint8)
-            for k in range(len(o["scores"])):
-                rle = mask_util.encode(np.asfortranarray(masks[k]))
-                rle["counts"] = rle["counts"].decode("ascii")
-                x1, y1, x2, y2 = o["boxes"][k].tolist()
-                results.append({"image_id": image_id, "score": float(o["scores"][k]),
-                                "category_id": cat_ids[int(o["labels"][k]) - 1], "segmentation": rle,
-                                "bbox": [x1, y1, x2 - x1, y2 - y1]})
+            results += torchvision_results(o, image_id, lambda label: cat_ids[label - 1])
     t1 = time.perf_counter()
-    stats = {}
-    if results:
-        dt = coco.loadRes(results)
-        for iou_type in ("bbox", "segm"):
-            ev = COCOeval(coco, dt, iou_type)
-            ev.evaluate(), ev.accumulate(), ev.summarize()
-            stats[iou_type] = float(ev.stats[0])
+    stats = coco_map(coco, results)
     t2 = time.perf_counter()
     return {"total_s": t2 - t0, "model_s": forward, "metric_s": t2 - t1, "n_images": len(coco.imgs),
             "n_dets": len(results), "segm_mAP": stats.get("segm")}

@@ -74,3 +74,36 @@ def run_mmdet(args: list[str], timeout: float = 3600) -> dict:
 
 def ratio(ours: float, theirs: float) -> str:
     return f"{ours / theirs:.3f}x" if theirs else "n/a"
+
+
+def torchvision_results(o: dict, image_id: int, category_of) -> list[dict]:
+    """COCO results (RLE, xywh) of one torchvision detection dict on the CPU (``masks`` [K,1,H,W]
+    probabilities, thresholded at 0.5 as references/detection does); ``category_of(label)`` maps a
+    1-based label to its category id."""
+    import numpy as np
+    from pycocotools import mask as mask_util
+
+    masks = (o["masks"][:, 0] > 0.5).numpy().astype(np.uint8)
+    results = []
+    for k in range(len(o["scores"])):
+        rle = mask_util.encode(np.asfortranarray(masks[k]))
+        rle["counts"] = rle["counts"].decode("ascii")
+        x1, y1, x2, y2 = o["boxes"][k].tolist()
+        results.append({"image_id": image_id, "score": float(o["scores"][k]),
+                        "category_id": category_of(int(o["labels"][k])), "segmentation": rle,
+                        "bbox": [x1, y1, x2 - x1, y2 - y1]})
+    return results
+
+
+def coco_map(coco, results: list[dict]) -> dict:
+    """pycocotools' mAP@[.5:.95] per IoU type ({"bbox", "segm"}); empty without results."""
+    from pycocotools.cocoeval import COCOeval
+
+    stats = {}
+    if results:
+        dt = coco.loadRes(results)
+        for iou_type in ("bbox", "segm"):
+            ev = COCOeval(coco, dt, iou_type)
+            ev.evaluate(), ev.accumulate(), ev.summarize()
+            stats[iou_type] = float(ev.stats[0])
+    return stats

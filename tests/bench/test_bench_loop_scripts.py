@@ -112,3 +112,14 @@ def test_bench_detectron2_step_both_parts(tmp_path):
     run, steps = d["instseg_train"], d["step_seconds"]
     assert run["iters"] >= 2 and len(run["loss"]) == run["epochs"] and run["s_per_iter"] > 0
     assert steps["instseg_s"] > 0 and steps["detectron2_s"] > 0 and "instseg/Detectron2" in out
+
+
+@needs_fire
+@pytest.mark.stress  # two Mask R-CNN trainings (make test-stress)
+def test_bench_train_loop_torchvision_reference_side(tmp_path):
+    out = _run("bench_train_loop.py", "--arch", "maskrcnn", "--model", "r50-fpn", "--imgsz", "64", "--batch", "1",
+               "--epochs", "1", "--train-images", "2", "--val-images", "2", "--json", str(tmp_path / "t.json"))
+    t = json.loads((tmp_path / "t.json").read_text())
+    assert t["reference"]["name"] == "torchvision references loop" and t["reference"]["val_s"] > 0
+    assert t["reference"]["segm_mAP_last"] is not None  # its validation ran through pycocotools
+    assert t["time_ratio_epoch"] > 0 and "instseg/reference" in out
