@@ -108,11 +108,43 @@ def dry_run(cfg: TrainConfig) -> None:
         cfg = with_defaults(cfg)
     print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
     if cfg.resume is None:
-        backend = get_backend(get_architecture(cfg.architecture).backend)
+        arch = get_architecture(cfg.architecture)
+        backend = get_backend(arch.backend)
+        from instseg.backends.engine_trained import EngineTrainedBackend
+
+        if isinstance(backend, EngineTrainedBackend):
+            print("\n".join(_schedule_comment(cfg, arch.default_schedule)))
         args = backend.resolved_args(cfg)
         if args:
             print(f"# {backend.name}: framework train arguments")
             print(yaml.safe_dump(args, sort_keys=False), end="")
+
+
+def _schedule_comment(cfg: TrainConfig, default_recipe: str) -> list[str]:
+    """The schedule instseg's engine would run, as YAML comment lines (the output above stays one YAML
+    document): recipe, optimizer, lr0, warmup... resolved on the dataset's train split."""
+    import dataclasses
+    import math
+
+    import yaml
+
+    from instseg.engine.schedule import resolve_schedule
+    from instseg.engine.setup import dataset_names, load_records
+    from instseg.errors import InstsegError
+
+    try:
+        names = dataset_names(cfg.data)
+        n = len(load_records(cfg.data, "train", log=lambda *a: None))
+    except InstsegError as e:
+        return [f"# schedule: resolved when the dataset can be read ({str(e).splitlines()[0]})"]
+    if n == 0:
+        return ["# schedule: the train split has no images"]
+    s = resolve_schedule(cfg.schedule, architecture=cfg.architecture, default_recipe=default_recipe,
+                         epochs=cfg.epochs, nb=math.ceil(n / cfg.batch), batch=cfg.batch, n_train=n, nc=len(names),
+                         close_mosaic=cfg.augment.close_mosaic, ema=cfg.ema)
+    head = (f"# schedule resolved for {n} train images, batch {cfg.batch}, {cfg.epochs} epochs"
+            + (" (--time re-plans the epochs)" if cfg.time else "") + ", one process:")
+    return [head] + ["#   " + line for line in yaml.safe_dump(dataclasses.asdict(s), sort_keys=False).splitlines()]
 
 
 __all__ = ["train", "describe", "predict", "evaluate_weights", "dry_run", "with_names"]

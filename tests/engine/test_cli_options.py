@@ -83,3 +83,22 @@ def test_yolo_dry_run_prints_the_ultralytics_arguments():
     resolved, ultra = out.split("# ultralytics: framework train arguments")
     args = yaml.safe_load(ultra)
     assert args["hsv_s"] == 0.5 and args["mixup"] == 0.2 and args["epochs"] == 100
+
+
+def test_dry_run_shows_the_resolved_schedule_as_comments(demo_data):
+    """The recipe's numbers (optimizer auto -> AdamW for a short run, its lr0, warmup) are visible before
+    training, below the config, as comments: the output stays one YAML document."""
+    result = runner.invoke(app, ["train", "--data", str(demo_data), "-a", "rtmdet-ins", "--epochs", "3",
+                                 "--batch", "4", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    cfg = yaml.safe_load(result.output)
+    assert cfg["schedule"]["optimizer"] is None and "recipe" not in cfg  # the comments add no keys
+    block = [line[4:] for line in result.output.splitlines() if line.startswith("#   ")]
+    resolved = yaml.safe_load("\n".join(block))
+    assert resolved["recipe"] == "ultralytics" and resolved["optimizer"] == "AdamW" and resolved["epochs"] == 3
+    assert resolved["lr0"] > 0 and resolved["nb"] >= 1 and "batch 4, 3 epochs" in result.output
+
+
+def test_dry_run_without_a_readable_dataset_says_when_the_schedule_is_resolved():
+    code, out = _dry_run("-a", "solov2")
+    assert code == 0 and "# schedule: resolved when the dataset can be read" in out and "data.yaml" in out

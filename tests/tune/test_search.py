@@ -86,6 +86,24 @@ def test_search_interrupted_resumed_stops_early_and_best_yaml_retrains(local_ray
     assert result.run.root == exp.resolve() / "best" and result.epochs_done == 2
     assert (result.run.root / "metrics.json").is_file() and "segm_mAP" in result.metrics
 
+    # trial folders are what compare and report read: collected side by side, scored on one ground truth
+    import json
+
+    from instseg.compare.runner import collect_entries, compare
+    from instseg.report import write_run_report
+
+    entries = collect_entries([Path(r["run"]) for r in completed] + [result.run.root])
+    assert all(e.ok for e in entries), [e.error for e in entries]
+    compare(entries, tmp_path / "cmp", protocol={"mode": "collect", "split": "val"}, device="cpu", samples=50,
+            latency_iters=0, progress=lambda *a: None)
+    saved = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert saved["failed"] == [] and len(saved["runs"]) == len(completed) + 1
+    for run in saved["runs"]:
+        metrics = json.loads((tmp_path / "cmp" / run["run_dir"] / "metrics.json").read_text())  # relative or not
+        assert run["metrics"]["segm"]["mAP"] == pytest.approx(metrics["segm_mAP"] or 0.0, abs=1e-9)
+    report = write_run_report(Path(best["run"]))
+    assert report.index.is_file() and report.pages
+
 
 def test_resume_without_an_experiment_says_so(tmp_path, demo_data):
     from instseg.config import ConfigError
