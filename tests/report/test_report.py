@@ -142,3 +142,19 @@ def test_cli_report_dataset_and_errors(tmp_path, demo_data):
     assert r.output.strip().splitlines()[-1] == f"report: {tmp_path / 'r' / 'index.html'}"
     r = CliRunner().invoke(app, ["report", str(tmp_path)])
     assert r.exit_code != 0 and "neither a run folder" in str(r.exception)
+
+
+def test_page_titles_name_the_model_and_the_run_once(tmp_path, demo_run, demo_data):
+    """`exp` runs are titled "solov2-nano exp"; a compare entry's folder is named after its model, so the
+    title says "solov2-nano" once, not twice."""
+    from fake_run import make_fake_run
+
+    from instseg.report import write_run_report
+
+    run, _, _ = demo_run
+    assert "<title>Evaluation: solov2-nano exp:" in (run / "report" / "eval" / "worst-001.html").read_text()
+    named = tmp_path / "solov2-nano"
+    make_fake_run(named, demo_data, seed=2, found=0.5, exact=True)
+    write_run_report(named)
+    text = (named / "report" / "eval" / "worst-001.html").read_text()
+    assert "<title>Evaluation: solov2-nano:" in text and "solov2-nano solov2-nano" not in text

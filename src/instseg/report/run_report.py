@@ -118,7 +118,8 @@ def write_run_report(run_root: str | Path, *, data: Path | None = None, log=None
     pdir = rep / "plots"
     cfg = _read_config(run)
     data = _resolve_data(run, cfg, data)
-    title = f"{cfg.get('architecture', 'run')}-{cfg.get('model') or ''} {run.name}".replace("- ", " ")
+    model = f"{cfg.get('architecture', 'run')}-{cfg.get('model') or ''}".rstrip("-")
+    title = model if run.name == model else f"{model} {run.name}"  # compare names its folders after the model
     out = RunReport(index=rep / "index.html")
     sections: list[str] = []
     figs: list[str] = []
