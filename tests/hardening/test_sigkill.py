@@ -97,7 +97,7 @@ def test_sigkill_at_ten_moments_then_resume(tiny_data, tmp_path):
                 # killed after the final scoring landed (an "after" moment on a fast machine): the run is
                 # whole, and resuming it is refused with the reason rather than training again
                 assert killed.returncode == -9 and (run / "metrics.json").exists() and len(rows) == EPOCHS, moment
-                done = killed.__class__(done.args, 0, done.stdout, done.stderr)
+                done = subprocess.CompletedProcess(done.args, 0, done.stdout, done.stderr)
         else:  # killed before the first checkpoint: the run starts again in the same folder
             done = _train(_args(tiny_data, project, "--exist-ok"))
         assert done.returncode == 0, (moment, done.stderr[-3000:])

@@ -30,20 +30,31 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
         return (1.0 / (1.0 + np.exp(-x.astype(np.float32)))).astype(np.float32)
 
 
+def _linear_weights(src: np.ndarray, n_in: int, *, zero_pad: bool, dtype=np.float64) -> np.ndarray:
+    """[len(src), n_in] float32 weights of 1-D linear interpolation at the source coordinates ``src``: the
+    two neighbours ``floor(src)`` and ``floor(src) + 1``, their fractions computed in ``dtype``; outside
+    ``[0, n_in)`` a neighbour is dropped (``zero_pad``, grid_sample's zero padding) or clamped to the end
+    (interpolate's border)."""
+    i0 = np.floor(src).astype(np.int64)
+    w1 = (src - i0).astype(dtype)
+    m = np.zeros((len(src), n_in), np.float32)
+    rows = np.arange(len(src))
+    for idx, w in ((i0, dtype(1) - w1), (i0 + 1, w1)):
+        if zero_pad:
+            ok = (idx >= 0) & (idx < n_in)
+            rows_ok, idx, w = rows[ok], idx[ok], w[ok]
+        else:
+            rows_ok, idx = rows, np.minimum(idx, n_in - 1)
+        np.add.at(m, (rows_ok, idx), w)
+    return m
+
+
 def _bilinear_matrix(n_in: int, n_out: int) -> np.ndarray:
     """[n_out, n_in] weights of 1-D bilinear resizing with align_corners=False (PyTorch's rule: source
     coordinate ``(dst + 0.5) * n_in / n_out - 0.5`` clamped at 0, the right neighbour clamped at the end)."""
     scale = n_in / n_out
     src = np.maximum((np.arange(n_out, dtype=np.float64) + 0.5) * scale - 0.5, 0.0).astype(np.float32)
-    i0 = np.floor(src).astype(np.int64)
-    i0 = np.minimum(i0, n_in - 1)
-    i1 = np.minimum(i0 + 1, n_in - 1)
-    w1 = src - i0
-    m = np.zeros((n_out, n_in), np.float32)
-    rows = np.arange(n_out)
-    np.add.at(m, (rows, i0), 1.0 - w1)
-    np.add.at(m, (rows, i1), w1)
-    return m
+    return _linear_weights(src, n_in, zero_pad=False)
 
 
 def resize_bilinear(x: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
@@ -269,14 +280,7 @@ def _paste_weights(lo: np.ndarray, hi: np.ndarray, start: int, stop: int, m: int
     ``(p + 0.5 - lo) / (hi - lo) * 2 - 1``, in float32 as Detectron2 computes it."""
     g = (np.arange(start, stop, dtype=np.float32) + np.float32(0.5) - lo) / (hi - lo) * np.float32(2) - np.float32(1)
     u = ((g + np.float32(1)) * np.float32(m) - np.float32(1)) / np.float32(2)
-    i0 = np.floor(u).astype(np.int64)
-    w1 = (u - i0).astype(np.float32)
-    out = np.zeros((len(u), m), np.float32)
-    rows = np.arange(len(u))
-    for idx, w in ((i0, np.float32(1) - w1), (i0 + 1, w1)):
-        ok = (idx >= 0) & (idx < m)  # outside the mask: the zero padding
-        out[rows[ok], idx[ok]] += w[ok]
-    return out
+    return _linear_weights(u, m, zero_pad=True, dtype=np.float32)
 
 
 def paste_masks(mask_probs: np.ndarray, boxes: np.ndarray, h: int, w: int, mask_thr: float = 0.5) -> np.ndarray:
@@ -314,4 +318,5 @@ POSTPROCESS = {"rtmdet-ins": rtmdet_postprocess, "solov2": solov2_postprocess, "
 IN_GRAPH_NMS = ("maskrcnn", "detectron2-maskrcnn")  # batch 1; score threshold and max_det fixed at export
 
 __all__ = ["IN_GRAPH_NMS", "POSTPROCESS", "batched_nms", "detectron2_postprocess", "masks_to_boxes", "matrix_nms",
-           "maskrcnn_postprocess", "nms", "paste_masks", "resize_bilinear", "rtmdet_mask_logits", "rtmdet_postprocess", "solov2_postprocess"]
+           "maskrcnn_postprocess", "nms", "paste_masks", "resize_bilinear", "rtmdet_mask_logits",
+           "rtmdet_postprocess", "solov2_postprocess"]

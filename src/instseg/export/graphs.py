@@ -77,8 +77,8 @@ class Detectron2Graph(nn.Module):
     backbone, RPN, box head and ``fast_rcnn_inference_single_image``, mask head; without the per-image
     ``split`` of batched lists (traced, it would fix the detection count) and of
     ``detector_postprocess`` only its dropping of empty boxes (the boxes are already in input pixels: instseg
-    feeds the letterboxed image and nothing is resized). The masks are the 28x28 probabilities of each box's class. The box predictor's
-    thresholds are set at export."""
+    feeds the letterboxed image and nothing is resized). The masks are the 28x28 probabilities of each box's
+    class. The box predictor's thresholds are set at export."""
 
     def __init__(self, wrapper) -> None:
         super().__init__()
