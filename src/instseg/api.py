@@ -41,6 +41,9 @@ def train(cfg: TrainConfig, resume_epochs: int | None = None, force: bool = Fals
         return backend.train(cfg, run, callbacks=callbacks) if callbacks else backend.train(cfg, run)
     except BaseException:
         if created:  # a start that failed leaves no empty run folder behind (a resumed or reused one stays)
+            from instseg.engine.loggers import close_run
+
+            close_run(run.root)
             remove_failed_start(run, created)
         raise
 

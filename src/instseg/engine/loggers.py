@@ -296,11 +296,19 @@ def scoped_setting(settings: dict, key: str, value: object):
             dict.__setitem__(settings, key, old)
 
 
+def close_run(run_root: Path) -> None:
+    """Close the loggers still open on ``run_root`` (a start that failed): TensorBoard's writer creates its
+    events file on its first flush, so a folder removed under an open writer would come back."""
+    ls = _OPEN.get(str(Path(run_root).resolve()))
+    if ls is not None:
+        ls.close()
+
+
 @atexit.register
 def _close_all() -> None:  # a library caller that never calls finish_run still gets its runs closed
     for ls in list(_OPEN.values()):
         ls.close()
 
 
-__all__ = ["LOGGERS", "parse_logger_names", "Logger", "LoggerSet", "open_loggers", "finish_run", "numeric",
+__all__ = ["LOGGERS", "parse_logger_names", "Logger", "LoggerSet", "open_loggers", "finish_run", "close_run", "numeric",
            "TensorBoardLogger", "MLflowLogger", "WandbLogger", "scoped_setting"]
